@@ -638,3 +638,20 @@ def test_exchangelib_reads_errors(
     parsed = exchangelib_autodiscover.from_bytes(post(client, body).data)
     with pytest.raises(AutoDiscoverFailed, match=f"Unknown error {code}"):
         parsed.raise_errors()
+
+
+@pytest.mark.parametrize(("size", "refused"), [(0, False), (16384, False), (16385, True)])
+def test_read_capped_counts_what_it_reads(size: int, refused: bool) -> None:
+    """The cap holds without a declared length (chunked bodies): limit bytes pass, one
+    more is refused."""
+    import io
+
+    from autoconf.errors import PayloadTooLargeError
+    from autoconf.web.autodiscover import read_capped
+
+    stream = io.BytesIO(b"x" * size)
+    if refused:
+        with pytest.raises(PayloadTooLargeError):
+            read_capped(stream, 16384)
+    else:
+        assert read_capped(stream, 16384) == b"x" * size

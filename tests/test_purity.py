@@ -15,6 +15,8 @@ PURE = [
     "autoconf.checks",
     "autoconf.errors",
     "autoconf.formats.thunderbird",
+    "autoconf.formats.autodiscover",
+    "autoconf.formats.autodiscover_json",
 ]
 
 

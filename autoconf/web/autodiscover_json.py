@@ -41,7 +41,7 @@ def answer(domain: str) -> Response:
 
 
 def json_response(body: bytes, *, status: int) -> Response:
-    """A JSON answer; it names per-address URLs' results, so caches must not share it."""
+    """A JSON answer, never stored by shared caches (the request URL holds the address)."""
     response = Response(body, status=status, content_type=JSON)
     response.headers["Cache-Control"] = "private, no-store"
     return response

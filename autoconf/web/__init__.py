@@ -5,10 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from autoconf.web import errors
+from autoconf.web import health
+from autoconf.web import instrument
 from autoconf.web import thunderbird
 
 
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
     app.register_blueprint(thunderbird.bp)
+    app.register_blueprint(health.bp)
     errors.init_app(app)
+    instrument.init_app(app)

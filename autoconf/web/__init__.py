@@ -6,6 +6,7 @@ from flask import Flask
 
 from autoconf.web import errors
 from autoconf.web import health
+from autoconf.web import hosts
 from autoconf.web import instrument
 from autoconf.web import thunderbird
 
@@ -16,3 +17,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health.bp)
     errors.init_app(app)
     instrument.init_app(app)
+    hosts.init_app(app)

@@ -1,0 +1,83 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from flask import Flask
+
+from autoconf.config import DnsSettings
+from autoconf.config import Settings
+from autoconf.config import load_settings
+from autoconf.config import settings_from_mapping
+from autoconf.model import RecordSource
+from autoconf.service import Discoverer
+from autoconf.templating import make_environment
+from autoconf.templating import templates_dir
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "autoconf"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """Everything a request needs, built once per application."""
+
+    settings: Settings
+    discoverer: Discoverer
+    templates: jinja2.Environment
+
+
+def make_source(dns: DnsSettings) -> RecordSource:
+    """Zone files when configured (offline), else live DNS."""
+    from autoconf.dns_source import LiveSource
+    from autoconf.dns_source import ZoneSource
+
+    if dns.zone_files:
+        return ZoneSource(dns.zone_files)
+    return LiveSource(
+        nameservers=dns.nameservers, timeout=dns.timeout, dnssec=dns.trust.accept_dnssec
+    )
+
+
+def create_app(
+    config: Settings | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    source: RecordSource | None = None,
+) -> Flask:
+    """Build the application.
+
+    ``config`` is a :class:`Settings`, a mapping shaped like the TOML file, or a path; with
+    ``None`` the file named by ``$AUTOCONF_CONFIG`` (else the bundled example) is read.
+    ``source`` replaces the record source the settings describe (tests).
+    """
+    settings = _settings(config)
+    app = Flask("autoconf", template_folder=str(templates_dir()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
+    # Werkzeug's form parser limits as well; nothing here reads forms, but be strict.
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.http.max_body_bytes
+    app.extensions[EXTENSION] = State(
+        settings=settings,
+        discoverer=Discoverer(settings, source or make_source(settings.dns)),
+        templates=make_environment(),
+    )
+    from autoconf import web
+
+    web.init_app(app)
+    log.info("serving %d domain(s) from %s", len(settings.domains), settings.source)
+    return app
+
+
+def _settings(config: Settings | Mapping[str, Any] | str | os.PathLike[str] | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    if isinstance(config, Mapping):
+        return settings_from_mapping(config, base_dir=Path.cwd())
+    return load_settings(config)

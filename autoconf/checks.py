@@ -1,0 +1,86 @@
+"""Extra checks for ``autoconf check`` (pure): questions the web path never asks.
+
+The web path asks a fixed set of SRV/TXT questions per domain. An admin checking a domain
+wants more: are the targets aliases, is ``_autodiscover._tcp`` published, is the
+non-standard ``_smtps`` label in use. Those answers only feed findings, never settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+
+from autoconf.model import Finding
+from autoconf.model import Provider
+from autoconf.model import Question
+from autoconf.model import RRset
+from autoconf.model import Status
+
+
+def extra_questions(provider: Provider) -> tuple[Question, ...]:
+    """CNAME questions for every served target, plus the labels only linted."""
+    domain = provider.domain
+    targets = sorted({s.host for servers in provider.servers.values() for s in servers})
+    return (
+        *((f"{target}.", "CNAME") for target in targets),
+        (f"_autodiscover._tcp.{domain}.", "SRV"),
+        (f"_smtps._tcp.{domain}.", "SRV"),
+    )
+
+
+def extra_findings(provider: Provider, answers: Mapping[Question, RRset]) -> Iterable[Finding]:
+    """Findings from the answers to :func:`extra_questions`."""
+    domain = provider.domain
+    for (name, rdtype), rrset in sorted(answers.items()):
+        if rdtype == "CNAME" and rrset.status is Status.ANSWER:
+            # RFC 2782: "the name MUST NOT be an alias"; many clients cope, some do not.
+            yield Finding(
+                severity="warning",
+                code="cname-target",
+                message=f"SRV target {name.rstrip('.')} is an alias "
+                f"(CNAME {', '.join(rrset.rdata)})",
+                reference="RFC 2782",
+            )
+    autodiscover = answers.get((f"_autodiscover._tcp.{domain}.", "SRV"))
+    if autodiscover is not None and autodiscover.status is not Status.FAILED:
+        yield from _autodiscover_findings(domain, autodiscover)
+    smtps = answers.get((f"_smtps._tcp.{domain}.", "SRV"))
+    if smtps is not None and smtps.status is Status.ANSWER:
+        yield Finding(
+            severity="warning",
+            code="smtps-label",
+            message="_smtps._tcp is not a registered label and no client reads "
+            "it; publish _submissions._tcp instead",
+            reference="RFC 8314 §5.1",
+        )
+
+
+def _autodiscover_findings(domain: str, rrset: RRset) -> Iterable[Finding]:
+    if rrset.status is not Status.ANSWER or not rrset.srv:
+        yield Finding(
+            severity="info",
+            code="no-autodiscover-srv",
+            message=f"no _autodiscover._tcp record: publish "
+            f"'_autodiscover._tcp.{domain}. SRV 0 0 443 autodiscover.{domain}.' "
+            "so Outlook and Thunderbird 142+ find the service",
+            reference="MS-OXDSCLI §3.1.5.1",
+        )
+        return
+    for record in rrset.srv:
+        inside = record.target == domain or record.target.endswith("." + domain)
+        if record.target and not inside:
+            yield Finding(
+                severity="warning",
+                code="autodiscover-outside",
+                message=f"_autodiscover._tcp points outside the domain "
+                f"({record.target}); Outlook warns the user",
+                reference="MS-OXDSCLI §3.1.5.1",
+            )
+        if record.port != 443:
+            yield Finding(
+                severity="warning",
+                code="autodiscover-port",
+                message=f"_autodiscover._tcp port {record.port}: Outlook and "
+                "Thunderbird ignore the port and use 443",
+                reference="MS-OXDSCLI §3.1.5.1",
+            )

@@ -1,0 +1,296 @@
+"""Configuration: one TOML file plus ``AUTOCONF_*`` environment overrides.
+
+Everything is validated at start-up; a bad value stops the service with a
+:class:`~autoconf.errors.ConfigError` that names the key. With no file at all the bundled
+example (``autoconf/data/default.toml``) is used, so a fresh install answers at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from autoconf.address import parse_domain
+from autoconf.discovery import DomainProfile
+from autoconf.discovery import TrustPolicy
+from autoconf.errors import ConfigError
+from autoconf.errors import InvalidAddressError
+from autoconf.model import Authentication
+from autoconf.model import Username
+
+ENV_PREFIX = "AUTOCONF_"
+ENV_CONFIG = "AUTOCONF_CONFIG"
+DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
+
+# What each section may hold, with defaults; unknown keys are refused so a typo is loud.
+_DNS_KEYS = {
+    "nameservers": [],
+    "timeout": 2.0,
+    "zone_files": [],
+    "trusted_target_suffixes": [],
+    "dnssec": False,
+}
+_HTTP_KEYS = {"max_body_bytes": 16384}
+_DOMAIN_KEYS = {
+    "aliases": [],
+    "display_name": "",
+    "username": "%EMAILADDRESS%",
+    "authentication": "password-cleartext",
+    "activesync_url": "",
+}
+_TOP_KEYS = {"dns", "http", "domains"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsSettings:
+    """Where DNS answers come from and which SRV targets are trusted."""
+
+    nameservers: tuple[tuple[str, int], ...] = ()
+    timeout: float = 2.0
+    zone_files: tuple[Path, ...] = ()
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """Limits applied to HTTP requests."""
+
+    max_body_bytes: int = 16384
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The validated configuration."""
+
+    dns: DnsSettings
+    http: HttpSettings
+    #: Served primary domains (A-labels) with their profiles.
+    domains: dict[str, DomainProfile]
+    #: Alias domain -> primary domain.
+    aliases: dict[str, str]
+    source: str = "<mapping>"
+
+    def primary_of(self, domain: str) -> str | None:
+        """The primary domain ``domain`` belongs to, or None when it is not served."""
+        if domain in self.domains:
+            return domain
+        return self.aliases.get(domain)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the TOML file (``path``, else ``$AUTOCONF_CONFIG``, else the bundled default).
+
+    :raises ConfigError: when the file cannot be read or a value is invalid.
+    """
+    env = os.environ if environ is None else environ
+    chosen = Path(path) if path else Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None
+    file = chosen or DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {file}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
+    return settings_from_mapping(apply_env(data, env), base_dir=file.parent, source=str(file))
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``AUTOCONF_SECTION__KEY=value`` variables (value parsed as TOML).
+
+    ``AUTOCONF_DNS__TIMEOUT=3.5`` sets ``dns.timeout``; ``AUTOCONF_DNS__NAMESERVERS=
+    '["127.0.0.1:53"]'`` a list; a value that is not TOML is taken as a string, so
+    ``AUTOCONF_DOMAINS__example.org__DISPLAY_NAME=Example`` works unquoted.
+    """
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG or "__" not in name:
+            continue
+        path = [part for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if len(path) < 2:
+            continue
+        # Section and key names are lower case; domain names are case-insensitive anyway.
+        path = [part.lower() for part in path]
+        table = merged
+        for part in path[:-1]:
+            child = table.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            table[part] = child
+            table = child
+        table[path[-1]] = _env_value(raw)
+    return merged
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any], *, base_dir: Path | None = None, source: str = "<mapping>"
+) -> Settings:
+    """Validate a mapping shaped like the TOML file.
+
+    Relative ``zone_files`` are resolved against ``base_dir`` (the config file's folder).
+    """
+    _known(data, _TOP_KEYS, "")
+    dns_table = _section(data, "dns", _DNS_KEYS)
+    http_table = _section(data, "http", _HTTP_KEYS)
+    domains_table = data.get("domains", {})
+    if not isinstance(domains_table, Mapping) or not domains_table:
+        raise ConfigError('domains: at least one [domains."example.org"] table is required')
+    domains: dict[str, DomainProfile] = {}
+    aliases: dict[str, str] = {}
+    for raw_name, table in domains_table.items():
+        name = _domain(raw_name, f"domains.{raw_name!r}")
+        if name in domains:
+            raise ConfigError(f"domains.{raw_name!r}: listed twice")
+        profile = _profile(name, table, f"domains.{raw_name!r}")
+        domains[name] = profile
+        for alias in profile.aliases:
+            if alias in aliases:
+                raise ConfigError(f"domains.{raw_name!r}.aliases: {alias} is an alias twice")
+            aliases[alias] = name
+    for alias, primary in aliases.items():
+        if alias in domains:
+            raise ConfigError(f"domains.{primary!r}.aliases: {alias} is also a primary domain")
+    return Settings(
+        dns=_dns(dns_table, base_dir or Path.cwd()),
+        http=HttpSettings(max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20)),
+        domains=domains,
+        aliases=aliases,
+        source=source,
+    )
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``"192.0.2.1"``, ``"192.0.2.1:5353"``, ``"[2001:db8::1]:53"`` -> (address, port).
+
+    :raises ConfigError: when the text is not an IP address with an optional port.
+    """
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") if rest else port
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"dns.nameservers: {text!r} is not an IP address[:port]") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"dns.nameservers: bad port in {text!r}")
+    return str(address), int(port)
+
+
+def _known(table: Mapping[str, Any], allowed: set[str] | Mapping[str, Any], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _section(data: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{name}: must be a table")
+    _known(table, defaults, name)
+    return {**defaults, **table}
+
+
+def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
+    nameservers = tuple(parse_nameserver(s) for s in _strings(table, "nameservers", "dns"))
+    timeout = table["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (0 < timeout <= 30):
+        raise ConfigError("dns.timeout: must be a number of seconds in (0, 30]")
+    zone_files = tuple(base_dir / p for p in _strings(table, "zone_files", "dns"))
+    suffixes = tuple(
+        _domain(s, "dns.trusted_target_suffixes")
+        for s in _strings(table, "trusted_target_suffixes", "dns")
+    )
+    if not isinstance(table["dnssec"], bool):
+        raise ConfigError("dns.dnssec: must be true or false")
+    return DnsSettings(
+        nameservers=nameservers,
+        timeout=float(timeout),
+        zone_files=zone_files,
+        trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
+    )
+
+
+def _profile(name: str, raw: Any, where: str) -> DomainProfile:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    _known(raw, _DOMAIN_KEYS, where)
+    table = {**_DOMAIN_KEYS, **raw}
+    aliases = tuple(_domain(a, f"{where}.aliases") for a in _strings(table, "aliases", where))
+    if name in aliases:
+        raise ConfigError(f"{where}.aliases: a domain cannot be its own alias")
+    display_name = table["display_name"]
+    if not isinstance(display_name, str) or len(display_name) > 200:
+        raise ConfigError(f"{where}.display_name: must be a string of at most 200 characters")
+    return DomainProfile(
+        display_name=display_name.strip() or name,
+        username=_choice(Username, table["username"], f"{where}.username"),
+        authentication=_choice(Authentication, table["authentication"], f"{where}.authentication"),
+        aliases=aliases,
+        activesync_url=_https_url(table["activesync_url"], f"{where}.activesync_url"),
+    )
+
+
+_E = TypeVar("_E", Username, Authentication)
+
+
+def _choice(enum: type[_E], value: Any, where: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def _https_url(value: Any, where: str) -> str:
+    if value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a string")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c in value for c in "<>\"' \n"):
+        raise ConfigError(f"{where}: must be an https:// URL")
+    return value
+
+
+def _domain(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a domain name")
+    try:
+        return parse_domain(value)
+    except InvalidAddressError as exc:
+        raise ConfigError(f"{where}: {exc.detail}") from None
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}.{key}: must be a list of strings")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{where}.{key}: must be an integer in [{low}, {high}]")
+    return value

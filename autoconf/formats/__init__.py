@@ -1,0 +1,1 @@
+"""Renderers, one module per client format: provider (and address) in, bytes out."""

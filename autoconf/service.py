@@ -1,0 +1,71 @@
+"""The middle of every request: allow-list, record source, derivation.
+
+Kept free of Flask so the CLI and the web views share exactly the same path; what a client
+is told and what ``autoconf check`` prints can therefore never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoconf.config import Settings
+from autoconf.discovery import DomainProfile
+from autoconf.discovery import derive
+from autoconf.discovery import questions
+from autoconf.errors import NoSettingsError
+from autoconf.errors import UnknownDomainError
+from autoconf.model import Provider
+from autoconf.model import Question
+from autoconf.model import RecordSource
+from autoconf.model import RRset
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup:
+    """One derivation: the raw answers and the provider built from them."""
+
+    answers: dict[Question, RRset]
+    provider: Provider
+
+
+class Discoverer:
+    """Answers "what are the settings for this domain?" for the configured domains."""
+
+    def __init__(self, settings: Settings, source: RecordSource) -> None:
+        self.settings = settings
+        self.source = source
+
+    def primary(self, domain: str) -> str:
+        """The served primary domain for ``domain`` (itself or the domain it aliases).
+
+        :raises UnknownDomainError: when the domain is not configured. This check comes
+            before any DNS query, so strangers cannot make the service query names of
+            their choosing (security.md section 6).
+        """
+        primary = self.settings.primary_of(domain)
+        if primary is None:
+            raise UnknownDomainError(f"{domain} is not served")
+        return primary
+
+    def lookup(self, domain: str, profile: DomainProfile | None = None) -> Lookup:
+        """Ask the source and derive, uncached. ``profile`` defaults to the configured one.
+
+        :raises DnsUnavailableError: when a question failed.
+        """
+        profile = profile or self.settings.domains[domain]
+        answers = self.source.ask(questions(domain))
+        return Lookup(
+            answers=answers, provider=derive(domain, answers, profile, self.settings.dns.trust)
+        )
+
+    def provider(self, domain: str) -> Provider:
+        """Settings for a served domain (or alias), with at least one in and out server.
+
+        :raises UnknownDomainError: not configured (no DNS query made).
+        :raises NoSettingsError: DNS offers no usable incoming or outgoing server.
+        :raises DnsUnavailableError: DNS failed.
+        """
+        provider = self.lookup(self.primary(domain)).provider
+        if not provider.usable:
+            raise NoSettingsError(f"{provider.domain} has no usable incoming/outgoing server")
+        return provider

@@ -1,0 +1,14 @@
+"""The HTTP shell: blueprints per client format, one error mapping."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from autoconf.web import errors
+from autoconf.web import thunderbird
+
+
+def init_app(app: Flask) -> None:
+    """Register every blueprint and the error handlers."""
+    app.register_blueprint(thunderbird.bp)
+    errors.init_app(app)

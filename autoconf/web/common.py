@@ -1,0 +1,61 @@
+"""Helpers shared by the views: state access, the requested domain, response building."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask import current_app
+from flask import request
+
+from autoconf.address import parse_address
+from autoconf.address import parse_domain
+from autoconf.app import EXTENSION
+from autoconf.app import State
+
+#: Host prefixes clients put in front of the mail domain (clients.md section 0).
+SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
+XML = "text/xml; charset=utf-8"
+
+
+def state() -> State:
+    """The application's :class:`State`."""
+    found: State = current_app.extensions[EXTENSION]
+    return found
+
+
+def host_domain() -> str:
+    """The mail domain named by the Host header (``autoconfig.<d>``, ``autodiscover.<d>``
+    or ``<d>``), normalised like any other domain.
+
+    :raises InvalidAddressError: when the Host header is not a domain name.
+    """
+    host = request.host
+    if host.startswith("["):  # an IPv6 literal: never a served domain
+        host = host.partition("]")[0] + "]"
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    domain = parse_domain(host)
+    for prefix in SERVICE_PREFIXES:
+        if domain.startswith(prefix):
+            return domain[len(prefix) :]
+    return domain
+
+
+def query_domain(*names: str) -> str:
+    """Domain of the address in the first present query parameter of ``names``, else the
+    Host header's. Parameter names are matched case-insensitively (clients differ).
+    """
+    wanted = {n.lower() for n in names}
+    for key, value in request.args.items(multi=True):
+        if key.lower() in wanted and value.strip():
+            return parse_address(value).domain
+    return host_domain()
+
+
+def xml_response(body: bytes, *, status: int = 200, max_age: int | None = None) -> Response:
+    """An XML answer; ``max_age`` makes it publicly cacheable, else it is private."""
+    response = Response(body, status=status, content_type=XML)
+    if max_age is None:
+        response.headers["Cache-Control"] = "private, no-store"
+    else:
+        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response

@@ -1,0 +1,96 @@
+"""Shared fixtures: apps over zone files (offline) and over a real Knot DNS server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from autoconf import create_app
+from tests.knot import Knot
+from tests.knot import knotd_path
+
+ZONE_FILE = Path(__file__).parent / "zones" / "example.test.zone"
+SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+
+#: The served test domains (all live in tests/zones/example.test.zone).
+DOMAINS: dict[str, Any] = {
+    "example.test": {
+        "display_name": "Example Test Mail",
+        "aliases": ["alias.test"],
+        "activesync_url": "https://mail.example.test/Microsoft-Server-ActiveSync",
+    },
+    "weights.example.test": {},
+    "pop.example.test": {"username": "%EMAILLOCALPART%"},
+    "cname.example.test": {},
+    "evil.example.test": {},
+    "hosted.example.test": {},
+    "starttls.example.test": {"authentication": "password-encrypted"},
+    "none.example.test": {},
+    "short.example.test": {},
+    "xn--strae-oqa.example.test": {},
+    "big.example.test": {},
+    "broken.test": {},
+}
+
+
+def config(**dns: Any) -> dict[str, Any]:
+    """A configuration mapping over the test domains; ``dns`` sets [dns] keys."""
+    return {"dns": {"trusted_target_suffixes": ["provider.test"], **dns}, "domains": DOMAINS}
+
+
+@pytest.fixture(name="app")
+def fixture_app() -> Flask:
+    """The app answering from the test zone file (no network)."""
+    app = create_app(config(zone_files=[str(ZONE_FILE)]))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture(name="client")
+def fixture_client(app: Flask) -> FlaskClient:
+    """A test client of :func:`fixture_app`."""
+    return app.test_client()
+
+
+def _knot_required() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("AUTOCONF_REQUIRE_KNOT") == "1"
+
+
+@pytest.fixture(name="knot", scope="session")
+def fixture_knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
+    """A real Knot DNS serving tests/zones on a free loopback port, for the session.
+
+    Skips when knotd is missing, except in CI (``CI=true``) or with
+    ``AUTOCONF_REQUIRE_KNOT=1``, where a missing Knot is a failure: the real-DNS tests must
+    run there.
+    """
+    if knotd_path() is None:
+        if _knot_required():
+            pytest.fail("knotd is not installed but real-DNS tests are required")
+        pytest.skip("knotd (Debian package 'knot') is not installed")
+    server = Knot(tmp_path_factory.mktemp("knot"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="running_knot")
+def fixture_running_knot(knot: Knot) -> Knot:
+    """The session Knot, restarted first if an earlier test stopped it."""
+    if knot.process is None:
+        knot.start()
+    return knot
+
+
+@pytest.fixture(name="knot_app")
+def fixture_knot_app(running_knot: Knot) -> Flask:
+    """The app answering from live DNS queries to the real Knot."""
+    app = create_app(config(nameservers=[running_knot.nameserver], timeout=1.0))
+    app.config["TESTING"] = True
+    return app

@@ -94,3 +94,10 @@ def fixture_knot_app(running_knot: Knot) -> Flask:
     app = create_app(config(nameservers=[running_knot.nameserver], timeout=1.0))
     app.config["TESTING"] = True
     return app
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses Knot, so ``-m "not knot"`` deselects them."""
+    for item in items:
+        if {"knot", "running_knot", "knot_app"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.knot)

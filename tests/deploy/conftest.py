@@ -7,6 +7,7 @@ tests/apt-packages.txt must be there, so its absence fails instead of silently s
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -44,6 +45,13 @@ def require_binary(name: str) -> str:
     if os.environ.get("CI") == "true" and package in _listed_apt_packages():
         pytest.fail(f"{name} is missing although CI installs {package} (tests/apt-packages.txt)")
     pytest.skip(f"{name} not installed (Debian package {package}); install it to run this test")
+
+
+def require_module(name: str) -> object:
+    """Import a test-only PyPI package; skip without it, but fail in CI, where it is installed."""
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason=f"PyPI package {name} not installed")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
-trustme = pytest.importorskip("trustme")
+from tests.deploy.conftest import require_module
+
+trustme = require_module("trustme")
 
 HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
 SECRET_QUERY = "emailaddress=query-marker-7c1f%40example.com&password=hunter2-marker"

@@ -15,98 +15,33 @@ import re
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
-from dataclasses import field
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.deploy._support import SECRET_AUTH
+from tests.deploy._support import SECRET_QUERY
+from tests.deploy._support import SNIConnection
+from tests.deploy._support import Upstream
+from tests.deploy._support import http_request
+from tests.deploy._support import https_request
+from tests.deploy._support import run_upstream
+from tests.deploy._support import tls_context
 from tests.deploy.conftest import require_module
 
 trustme = require_module("trustme")
 
 HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
-SECRET_QUERY = "emailaddress=query-marker-7c1f%40example.com&password=hunter2-marker"
-SECRET_AUTH = "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3JkLW1hcmtlcg=="
-
-# ---------------------------------------------------------------------------------------------
-# Stand-in upstream
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Upstream:
-    port: int
-    requests: list[Seen] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def last(self, marker: str) -> Seen:
-        with self.lock:
-            matching = [seen for seen in self.requests if marker in seen.path]
-        assert matching, f"no request with {marker!r} reached the upstream"
-        return matching[-1]
-
-    def count(self, marker: str) -> int:
-        with self.lock:
-            return sum(marker in seen.path for seen in self.requests)
-
-
-def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            seen = Seen(
-                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-            )
-            with upstream.lock:
-                upstream.requests.append(seen)
-            if "want-401" in self.path:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="stand-in"')
-            else:
-                self.send_response(200)
-            payload = b"<ok/>"
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = _answer
-        do_POST = _answer
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
-    state = Upstream(0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    state.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with run_upstream() as state:
+        yield state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,61 +217,6 @@ def running(nginx_bin: str, site: Site) -> Iterator[Site]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Clients
-# ---------------------------------------------------------------------------------------------
-
-
-class SNIConnection(http.client.HTTPSConnection):
-    """HTTPS to 127.0.0.1 that presents a chosen SNI name (http.client sends none for an IP)."""
-
-    def __init__(self, port: int, sni: str, context: ssl.SSLContext) -> None:
-        super().__init__("127.0.0.1", port, timeout=10, context=context)
-        self._sni = sni
-        self._ctx = context
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._ctx.wrap_socket(raw, server_hostname=self._sni)
-
-
-def _tls_context(site: Site) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    site.ca.configure_trust(ctx)
-    return ctx
-
-
-def https_request(
-    site: Site,
-    method: str,
-    path: str,
-    *,
-    host: str = "autoconfig.example.com",
-    headers: dict[str, str] | None = None,
-    body: bytes | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    conn = SNIConnection(site.https_port, host, _tls_context(site))
-    try:
-        conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def http_request(
-    site: Site, method: str, path: str, *, host: str, body: bytes | None = None
-) -> tuple[int, dict[str, str]]:
-    conn = http.client.HTTPConnection("127.0.0.1", site.http_port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers={"Host": host})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
-    finally:
-        conn.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # Tests: configuration check
 # ---------------------------------------------------------------------------------------------
 
@@ -487,7 +367,7 @@ def test_known_sni_handshake_presents_our_certificate(running: Site) -> None:
     for host in HOSTS:
         with (
             socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
-            _tls_context(running).wrap_socket(raw, server_hostname=host) as tls,
+            tls_context(running).wrap_socket(raw, server_hostname=host) as tls,
         ):
             assert tls.version() in {"TLSv1.2", "TLSv1.3"}
 
@@ -501,7 +381,7 @@ def test_unknown_host_on_80_gets_no_response(running: Site) -> None:
 
 def test_unknown_host_on_443_with_our_sni_is_refused(running: Site) -> None:
     """A known SNI but a foreign Host header does not reach the app either (nginx answers 421)."""
-    conn = SNIConnection(running.https_port, "autoconfig.example.com", _tls_context(running))
+    conn = SNIConnection(running.https_port, "autoconfig.example.com", tls_context(running))
     try:
         conn.request("GET", "/", headers={"Host": "www.attacker.example"})
         status = conn.getresponse().status
@@ -603,7 +483,7 @@ def test_rate_limit_answers_429(running: Site, upstream: Upstream) -> None:
     before = upstream.count("marker=flood")
     statuses = []
     # One kept-alive connection, so the 150 requests arrive far faster than 10 per second.
-    conn = SNIConnection(running.https_port, "autoconfig.example.com", _tls_context(running))
+    conn = SNIConnection(running.https_port, "autoconfig.example.com", tls_context(running))
     try:
         for _ in range(150):
             conn.request("GET", "/healthz?marker=flood", headers={"Host": "autoconfig.example.com"})

@@ -24,7 +24,6 @@ BINARY_PACKAGES = {
     "nginx": "nginx",
     "systemd-analyze": "systemd",
     "caddy": "caddy",
-    "openssl": "openssl",
 }
 
 

@@ -1,17 +1,19 @@
-"""End to end: every Autodiscover request form through a real gunicorn (``autoconf serve``)
-whose answers come from live DNS queries to a real Knot serving tests/zones."""
+"""End to end: every Autodiscover request form through a real gunicorn (``wsgi:app``, the
+shared ``tests.servers`` runner) whose answers come from live DNS queries to a real Knot
+serving tests/zones."""
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.gunicorn import Gunicorn
+from tests.conftest import config
 from tests.knot import Knot
 from tests.pox import MOBILESYNC_NS
 from tests.pox import XML
@@ -21,24 +23,11 @@ from tests.pox import outlook_body
 from tests.pox import parse
 from tests.pox import texts
 from tests.pox import thunderbird_body
+from tests.servers import Server
+from tests.servers import gunicorn
 
 pytestmark = pytest.mark.gunicorn
 
-CONFIG = """\
-[dns]
-nameservers = ["{nameserver}"]
-timeout = 1.0
-trusted_target_suffixes = ["provider.test"]
-
-[domains."example.test"]
-display_name = "Example Test Mail"
-aliases = ["alias.test"]
-activesync_url = "https://mail.example.test/Microsoft-Server-ActiveSync"
-
-[domains."weights.example.test"]
-
-[domains."broken.test"]
-"""
 SECRET = base64.b64encode(b"alice@example.test:gunicorn-secret").decode()
 
 
@@ -52,21 +41,17 @@ class Answer:
 
 
 @pytest.fixture(name="server", scope="module")
-def fixture_server(knot: Knot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """``autoconf serve`` with a TOML file pointing at the session's Knot."""
+def fixture_server(knot: Knot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn over the test domains (aliases, ActiveSync URL) asking the session's Knot."""
     if knot.process is None:
         knot.start()
     workdir = tmp_path_factory.mktemp("gunicorn")
-    config = workdir / "autoconf.toml"
-    config.write_text(CONFIG.format(nameserver=knot.nameserver))
-    server = Gunicorn(config, workdir)
-    server.start()
-    yield server
-    server.stop()
+    with gunicorn(config(nameservers=[knot.nameserver], timeout=1.0), workdir) as server:
+        yield server
 
 
 def call(
-    server: Gunicorn,
+    server: Server,
     method: str,
     path: str,
     *,
@@ -75,7 +60,9 @@ def call(
     chunked: bool = False,
 ) -> Answer:
     """Send one request on a fresh connection; never a 5xx, a 401 or WWW-Authenticate."""
-    connection = server.connection()
+    # http.client rather than Server.get: chunked bodies and a free Host header.
+    url = urlsplit(server.url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
     try:
         payload = (
             (body[i : i + 1024] for i in range(0, len(body), 1024)) if chunked and body else body
@@ -91,13 +78,13 @@ def call(
         )
     finally:
         connection.close()
-    assert answer.status < 500 or answer.status == 503, server.log()
+    assert answer.status < 500 or answer.status == 503, server.log
     assert answer.status != 401
     assert "www-authenticate" not in answer.headers
     return answer
 
 
-def pox(server: Gunicorn, body: bytes, path: str = "/Autodiscover/Autodiscover.xml") -> Answer:
+def pox(server: Server, body: bytes, path: str = "/Autodiscover/Autodiscover.xml") -> Answer:
     """Outlook's POST, credentials attached as Thunderbird and Outlook do."""
     headers = {
         "Content-Type": XML,
@@ -107,7 +94,7 @@ def pox(server: Gunicorn, body: bytes, path: str = "/Autodiscover/Autodiscover.x
     return call(server, "POST", path, body=body, headers=headers)
 
 
-def test_outlook_post_gets_settings_from_knot(server: Gunicorn) -> None:
+def test_outlook_post_gets_settings_from_knot(server: Server) -> None:
     """Outlook's request at /Autodiscover/Autodiscover.xml: settings from the live zone."""
     answer = pox(server, outlook_body("alice@example.test"))
     assert answer.status == 200
@@ -119,14 +106,14 @@ def test_outlook_post_gets_settings_from_knot(server: Gunicorn) -> None:
     assert set(texts(root, "Account/Protocol/LoginName")) == {"alice@example.test"}
 
 
-def test_thunderbird_probe_with_basic_auth(server: Gunicorn) -> None:
+def test_thunderbird_probe_with_basic_auth(server: Server) -> None:
     """Thunderbird's lowercase path and one-line body, Basic credentials attached: 200."""
     answer = pox(server, thunderbird_body("bob@example.test"), "/autodiscover/autodiscover.xml")
     assert answer.status == 200
     assert texts(parse(answer.body), "Account/Protocol/Port")[:3] == ["993", "995", "465"]
 
 
-def test_delta_chat_bodiless_get(server: Gunicorn) -> None:
+def test_delta_chat_bodiless_get(server: Server) -> None:
     """Delta Chat: GET, no body, no query, Host names the domain."""
     answer = call(server, "GET", "/autodiscover/autodiscover.xml", headers={"Host": "example.test"})
     assert answer.status == 200
@@ -135,7 +122,7 @@ def test_delta_chat_bodiless_get(server: Gunicorn) -> None:
     assert texts(root, "Account/Protocol/Type")[:3] == ["IMAP", "POP3", "SMTP"]
 
 
-def test_activesync_and_alias(server: Gunicorn) -> None:
+def test_activesync_and_alias(server: Server) -> None:
     """mobilesync gets the ActiveSync URL; an alias address gets redirectAddr."""
     eas = pox(server, activesync_body("alice@example.test"), "/AutoDiscover/AutoDiscover.xml")
     assert texts(parse(eas.body), "Action/Settings/Server/Url", MOBILESYNC_NS) == [
@@ -152,7 +139,7 @@ def test_activesync_and_alias(server: Gunicorn) -> None:
         "/Autodiscover/Autodiscover.json/v1.0/alice@example.test?Protocol=autodiscoverv1",
     ],
 )
-def test_v2_json_both_forms(server: Gunicorn, path: str) -> None:
+def test_v2_json_both_forms(server: Server, path: str) -> None:
     """Autodiscover v2 in both URL forms points at the POX endpoint."""
     answer = call(server, "GET", path, headers={"User-Agent": "Microsoft Office/16.0"})
     assert answer.status == 200
@@ -162,7 +149,7 @@ def test_v2_json_both_forms(server: Gunicorn, path: str) -> None:
     }
 
 
-def test_error_forms(server: Gunicorn) -> None:
+def test_error_forms(server: Server) -> None:
     """Malformed 400/600, unknown domain 404/601, SERVFAIL 503/603 + Retry-After,
     unknown v2 protocol 400 InvalidProtocol."""
     malformed = pox(server, b"<Autodiscover><Request>")
@@ -179,7 +166,7 @@ def test_error_forms(server: Gunicorn) -> None:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_oversized_body_is_413(server: Gunicorn, chunked: bool) -> None:
+def test_oversized_body_is_413(server: Server, chunked: bool) -> None:
     """20 KiB over the 16 KiB cap: 413 with the Error document, declared or chunked."""
     body = outlook_body("alice@example.test") + b" " * 20480
     headers = {"Content-Type": XML, "Host": "autodiscover.example.test"}
@@ -196,13 +183,13 @@ def test_oversized_body_is_413(server: Gunicorn, chunked: bool) -> None:
 
 
 @pytest.mark.parametrize("host", ["xn--zz.test", "under_score.test", "[::1]:8000", "a" * 300])
-def test_strange_hosts_are_client_errors(server: Gunicorn, host: str) -> None:
+def test_strange_hosts_are_client_errors(server: Server, host: str) -> None:
     """Hosts that are no domain name: a 4xx, never a 5xx (checked in ``call``)."""
     answer = call(server, "GET", "/autodiscover/autodiscover.xml", headers={"Host": host})
     assert 400 <= answer.status < 500
 
 
-def test_access_log_has_no_credentials_or_query(server: Gunicorn) -> None:
+def test_access_log_has_no_credentials_or_query(server: Server) -> None:
     """The access log records the path only: no Authorization, no query string, no body.
 
     (The v2 path form carries the address in the path itself; those lines are excluded.)
@@ -214,16 +201,10 @@ def test_access_log_has_no_credentials_or_query(server: Gunicorn) -> None:
         "/autodiscover/autodiscover.xml?Email=alice@example.test&password=hunter2",
         headers={"Authorization": f"Basic {SECRET}"},
     )
-    log = server.log()
+    log = server.log
     assert '"GET /autodiscover/autodiscover.xml"' in log
     assert '"POST /Autodiscover/Autodiscover.xml" 200' in log
     for needle in (SECRET, "gunicorn-secret", "hunter2", "Basic", "Email="):
         assert needle not in log
     lines = [line for line in log.splitlines() if "/v1.0/" not in line]
     assert not [line for line in lines if "alice@example.test" in line]
-
-
-def test_config_file_is_what_the_server_reads(server: Gunicorn) -> None:
-    """Sanity: the server answers from the TOML file written for it (alias known)."""
-    assert Path(server.config).read_text().count("alias.test") == 1
-    assert pox(server, outlook_body("x@alias.test")).status == 200

@@ -55,6 +55,11 @@ def parse_domain(text: str) -> str:
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidAddressError(f"invalid domain: {exc}") from exc
     ascii_domain = ascii_domain.lower()
+    # idna keeps a trailing dot as the root label, so "a.test.." (or a UTS #46 full stop
+    # such as "a.test.\u3002") would come out as "a.test.": one dot is removed, two is an
+    # empty label. Found by fuzz/fuzz_address.py.
+    if ascii_domain.endswith("."):
+        raise InvalidAddressError("empty label in domain")
     if len(ascii_domain) > MAX_DOMAIN_OCTETS or "." not in ascii_domain:
         raise InvalidAddressError("domain must be a dotted name of at most 255 octets")
     return ascii_domain

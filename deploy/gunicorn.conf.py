@@ -11,7 +11,7 @@ from the environment so that the file can be copied verbatim:
     AUTOCONF_WORKERS      worker processes                         default 2 x usable CPUs (2..16)
     AUTOCONF_THREADS      threads per worker                       default 4
     FORWARDED_ALLOW_IPS   proxies trusted for X-Forwarded-Proto    default 127.0.0.1,::1
-    PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no metrics files)
+    PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no files)
 
 Command-line flags (as passed by ``autoconf serve --bind ... --workers ...``) override this file.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -142,6 +143,8 @@ loglevel = os.environ.get("AUTOCONF_LOG_LEVEL", "info")
 # or %(q)s (query), never %(u)s (gunicorn decodes the user name out of Authorization: Basic),
 # never {authorization}i. No client address either: behind the proxy it is always 127.0.0.1,
 # and the proxy's own log has the real one.
+# The path itself can hold an address (Autodiscover v2's path form): JsonAccessLogger below
+# redacts it, and drops the request fragment gunicorn quotes in its malformed-request warnings.
 access_log_format = (
     '{"time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "status": "%(s)s", '
     '"bytes": "%(b)s", "duration_us": "%(D)s", "user_agent": "%({user-agent}i)s", '
@@ -167,8 +170,38 @@ class _JsonAtoms(SafeAtoms):
         return value
 
 
+#: The Autodiscover v2 path form ``/autodiscover/autodiscover.json/v1.0/<address>`` (any case)
+#: puts the address in the path; everything after ``v1.0/`` is dropped from the log.
+_V2_ADDRESS = re.compile(r"(?i)^(/autodiscover/autodiscover\.json/v1\.0/).+$")
+REDACTED = "-redacted-"
+_INVALID_REQUEST = "Invalid request from"
+
+
+def redact_path(path: str) -> str:
+    """The path as logged: the v2 address segment and any segment holding an ``@``
+    (PATH_INFO is already percent-decoded, so ``%40`` counts) are replaced."""
+    path = _V2_ADDRESS.sub(rf"\g<1>{REDACTED}", path)
+    return "/".join(REDACTED if "@" in segment else segment for segment in path.split("/"))
+
+
 class JsonAccessLogger(Logger):
+    """JSON-escaped access log atoms, with addresses redacted from the path."""
+
     atoms_wrapper_class = _JsonAtoms
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = redact_path(atoms.get("U") or "")
+        return atoms
+
+    def warning(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """gunicorn quotes the offending fragment of a malformed request in its warning
+        (``Invalid HTTP Version: 'x?password=... HTTP/1.1'``); the fragment can carry a query
+        string or a header value, so everything from the first quote on is dropped."""
+        if isinstance(msg, str) and msg.startswith(_INVALID_REQUEST):
+            head, quote, _ = msg.partition("'")
+            msg = head + REDACTED if quote else msg
+        super().warning(msg, *args, **kwargs)
 
 
 logger_class = JsonAccessLogger

@@ -10,6 +10,7 @@ from autoconf.web import errors
 from autoconf.web import health
 from autoconf.web import hosts
 from autoconf.web import instrument
+from autoconf.web import limits
 from autoconf.web import routing
 from autoconf.web import thunderbird
 
@@ -17,6 +18,7 @@ from autoconf.web import thunderbird
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
     app.url_map.converters[routing.NAME] = routing.CaseInsensitive
+    app.url_map.converters[routing.REST] = routing.Rest
     app.register_blueprint(thunderbird.bp)
     app.register_blueprint(autodiscover.bp)
     app.register_blueprint(autodiscover_json.bp)
@@ -24,3 +26,4 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     instrument.init_app(app)
     hosts.init_app(app)
+    limits.init_app(app)

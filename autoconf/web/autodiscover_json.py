@@ -27,7 +27,7 @@ def by_query(**_segments: str) -> Response:
     return answer(query_domain("email", "emailaddress"))
 
 
-@bp.get(PATH + '/<ci("v1.0"):_version>/<path:address>')
+@bp.get(PATH + '/<ci("v1.0"):_version>/<rest:address>')
 def by_path(address: str, **_segments: str) -> Response:
     """The address as the last path segment (mjl-/mox#200)."""
     return answer(parse_address(address).domain)

@@ -59,12 +59,13 @@ RENDERERS: dict[str, ErrorRenderer] = {
 def handle(error: AutoconfError) -> Response:
     """Log at a level matching the cause and answer in the requesting client's format."""
     level = logging.WARNING if isinstance(error, DnsUnavailableError) else logging.INFO
-    # The path only: query strings can carry addresses or (misguidedly) passwords.
+    # The endpoint name, never the path or query: the v2 JSON path form carries the address
+    # in the path, query strings carry addresses or (misguidedly) passwords (security.md 5).
     log.log(
         level,
         "%s %s -> %d: %s",
         request.method,
-        request.path,
+        request.endpoint or "unrouted",
         error.http_status,
         type(error).__name__,
     )

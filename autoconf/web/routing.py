@@ -25,3 +25,19 @@ class CaseInsensitive(BaseConverter):
 
     def to_url(self, value: str) -> str:
         return self.word
+
+
+#: The converter name for a last segment holding any text: ``<rest:address>``.
+REST = "rest"
+
+
+class Rest(BaseConverter):
+    """Everything to the end of the path, newlines and slashes included.
+
+    Werkzeug's ``path`` converter stops at a newline and refuses a leading slash, so such
+    an address in the v2 path form would miss the route and get Werkzeug's HTML 404
+    instead of the client's JSON error; matched here, the address parser refuses it (400).
+    """
+
+    regex = "(?s:.+)"
+    part_isolating = False

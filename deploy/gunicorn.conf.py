@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import gunicorn
 from gunicorn.glogging import Logger
@@ -175,6 +176,7 @@ class _JsonAtoms(SafeAtoms):
 _V2_ADDRESS = re.compile(r"(?i)^(/autodiscover/autodiscover\.json/v1\.0/).+$")
 REDACTED = "-redacted-"
 _INVALID_REQUEST = "Invalid request from"
+_CRASH = "Error handling request %s %s"
 
 
 def redact_path(path: str) -> str:
@@ -202,6 +204,18 @@ class JsonAccessLogger(Logger):
             head, quote, _ = msg.partition("'")
             msg = head + REDACTED if quote else msg
         super().warning(msg, *args, **kwargs)
+
+    def exception(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """gunicorn logs an application crash as ``Error handling request <method> <uri>``
+        with the raw URI, query string included: log the redacted path instead."""
+        if msg == _CRASH and len(args) == 2:
+            args = (args[0], redact_path(urlsplit(str(args[1])).path))
+        super().exception(msg, *args, **kwargs)
+
+
+def pre_request(worker: object, req: object) -> None:
+    """gunicorn's default hook logs the raw path at debug level; log it redacted."""
+    worker.log.debug("%s %s", req.method, redact_path(req.path))  # type: ignore[attr-defined]
 
 
 logger_class = JsonAccessLogger

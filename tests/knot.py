@@ -31,8 +31,13 @@ database:
 log:
   - target: {run}/knot.log
     any: info
+mod-stats:
+  - id: counters
+    request-protocol: on
+    query-type: on
 template:
   - id: default
+    global-module: mod-stats/counters
     storage: {zones}
     file: "%s.zone"
     zonefile-sync: -1
@@ -131,6 +136,28 @@ class Knot:
             capture_output=True,
             timeout=10,
         )
+
+    def stats(self) -> dict[str, int]:
+        """Knot's own mod-stats counters (``request-protocol[udp4]``, ``query-type[SRV]``...),
+        counted by the server itself: what the service really asked, whatever its code says.
+        Counters are cumulative while knotd runs; absent ones have not happened yet."""
+        result = subprocess.run(
+            ["knotc", "-c", str(self.config), "stats", "mod-stats"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        counters = {}
+        for line in result.stdout.splitlines():
+            name, _, value = line.partition(" = ")
+            if value.strip().isdigit():
+                counters[name.strip().removeprefix("mod-stats.")] = int(value)
+        return counters
+
+    def queries(self) -> int:
+        """Every DNS request Knot received so far, over any transport."""
+        return sum(n for k, n in self.stats().items() if k.startswith("request-protocol["))
 
     def log(self) -> str:
         path = self.run / "knot.log"

@@ -124,3 +124,39 @@ def _wait(server: Server) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not start:\n{server.log}")
+
+
+@contextmanager
+def deployed_gunicorn(
+    config: Mapping[str, Any], workdir: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Run gunicorn exactly as shipped: ``-c deploy/gunicorn.conf.py wsgi:app``, knobs
+    through its environment variables only (no command-line overrides of its logging)."""
+    config_file = workdir / "autoconf.toml"
+    config_file.write_text(to_toml(config))
+    port = free_port()
+    log_path = workdir / "gunicorn.log"
+    full_env = {
+        **os.environ,
+        "AUTOCONF_BIND": f"127.0.0.1:{port}",
+        "AUTOCONF_WORKERS": "1",
+        "AUTOCONF_THREADS": "4",
+        **(env or {}),
+        "AUTOCONF_CONFIG": str(config_file),
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        _wait(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
+from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from pathlib import Path
 
 import dns.exception
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 DEFAULT_NEGATIVE_TTL = 60
 #: How many CNAMEs a zone-file lookup follows before giving up (loops).
 MAX_CNAME_HOPS = 8
+#: Threads per process asking DNS. A lookup asks up to fourteen questions at once and a
+#: gunicorn worker runs several requests at once (gthread, 4 threads by default): 64 lets
+#: four cold lookups run side by side instead of queueing behind each other.
+DNS_THREADS = 64
+#: How long past the DNS timeout a lookup waits for questions still queued in the pool.
+QUEUE_GRACE = 0.25
 
 QueryObserver = Callable[[str, RRset, float], None]
 """Called after each live query with (rdtype, result, seconds); used for metrics."""
@@ -142,7 +150,7 @@ class LiveSource:
         # the workers, so each process makes its own on first use.
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns")
+                self._pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="dns")
                 self._pool_pid = os.getpid()
             return self._pool
 
@@ -151,7 +159,22 @@ class LiveSource:
         if len(questions) == 1:
             return {questions[0]: self._ask_one(questions[0])}
         futures = {q: self._executor().submit(self._ask_one, q) for q in questions}
-        return {q: future.result() for q, future in futures.items()}
+        # One budget per lookup, however busy the pool: with a black-holed resolver and
+        # more questions in flight than threads, queued questions would otherwise wait
+        # for whole timeouts of other requests' questions (measured with 16 threads: the
+        # 4th of 4 concurrent lookups took 4.4 s for a 1 s timeout).
+        wait(futures.values(), timeout=self._timeout + QUEUE_GRACE)
+        return {q: self._collect(q, future) for q, future in futures.items()}
+
+    @staticmethod
+    def _collect(question: Question, future: Future[RRset]) -> RRset:
+        """The answer, or FAILED when the budget ran out first (a question that has not
+        started is cancelled; one that has ends within its own lifetime)."""
+        if future.done():
+            return future.result()
+        future.cancel()
+        name, rdtype = question
+        return RRset(name=name, rdtype=rdtype, status=Status.FAILED, error="timeout: DNS budget")
 
     def _ask_one(self, question: Question) -> RRset:
         name, rdtype = question

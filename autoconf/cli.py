@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
-from autoconf.checks import extra_findings
-from autoconf.checks import extra_questions
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.discovery import SERVICES
-from autoconf.discovery import DomainProfile
-from autoconf.errors import AutoconfError
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
-from autoconf.model import Finding
-from autoconf.model import Protocol
-from autoconf.model import RRset
+from autoconf.report import build_report
+from autoconf.report import format_report
 from autoconf.service import Discoverer
 
 config_option = click.option(
@@ -86,155 +80,14 @@ def check(target: str, as_json: bool, config_path: str | None) -> None:
         domain = parse_address(target).domain if "@" in target else parse_domain(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
-    report = build_report(settings, domain)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=False))
-    else:
-        click.echo(format_report(report))
-    sys.exit(0 if report["ok"] else 1)
-
-
-def build_report(settings: Settings, domain: str) -> dict[str, Any]:
-    """Everything ``check`` knows about ``domain``, as JSON-ready data."""
     from autoconf.app import make_source
 
-    discoverer = Discoverer(settings, make_source(settings.dns))
-    primary = settings.primary_of(domain)
-    report: dict[str, Any] = {
-        "domain": domain,
-        "served": primary is not None,
-        "primary": primary or domain,
-        "servers": [],
-        "records": [],
-        "dropped": [],
-        "findings": [],
-        "error": None,
-    }
-    if primary is None:
-        report["findings"].append(
-            _finding(
-                Finding(
-                    severity="error",
-                    code="not-served",
-                    message=f"{domain} is not in [domains]: the service answers 404 "
-                    "without asking DNS",
-                )
-            )
-        )
-    name = primary or domain
-    profile = settings.domains.get(name) or DomainProfile(display_name=name)
-    try:
-        lookup = discoverer.lookup(name, profile)
-    except AutoconfError as exc:
-        report["error"] = exc.detail
-        report["ok"] = False
-        return report
-    provider = lookup.provider
-    extra = discoverer.source.ask(extra_questions(provider))
-    report["servers"] = [
-        {
-            "protocol": s.protocol.value,
-            "host": s.host,
-            "port": s.port,
-            "security": s.security.value,
-            "authentication": s.authentication.value,
-            "username": s.username.value,
-            "label": s.label,
-            "priority": s.priority,
-            "weight": s.weight,
-            **({"url": s.url} if s.path else {}),
-        }
-        for s in (
-            *provider.incoming,
-            *provider.outgoing,
-            *provider.of(Protocol.CALDAV),
-            *provider.of(Protocol.CARDDAV),
-        )
-    ]
-    report["records"] = [_record(r) for r in (*lookup.answers.values(), *extra.values())]
-    report["dropped"] = [
-        {
-            "label": d.label,
-            "target": d.record.target or ".",
-            "port": d.record.port,
-            "priority": d.record.priority,
-            "weight": d.record.weight,
-            "reason": d.reason,
-        }
-        for d in provider.dropped
-    ]
-    report["findings"].extend(
-        _finding(f) for f in (*provider.findings, *extra_findings(provider, extra))
-    )
-    report["ok"] = report["served"] and not any(
-        f["severity"] == "error" for f in report["findings"]
-    )
-    return report
-
-
-def _record(rrset: RRset) -> dict[str, Any]:
-    data: list[str] = [
-        f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
-    ]
-    data += [f'"{t}"' for t in rrset.txt] + list(rrset.rdata)
-    return {
-        "name": rrset.name,
-        "type": rrset.rdtype,
-        "status": rrset.status.value,
-        "ttl": rrset.ttl,
-        "authenticated": rrset.authenticated,
-        "data": data,
-        **({"error": rrset.error} if rrset.error else {}),
-    }
-
-
-def _finding(finding: Finding) -> dict[str, str]:
-    return {
-        "severity": finding.severity,
-        "code": finding.code,
-        "message": finding.message,
-        "reference": finding.reference,
-    }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The human-readable form of :func:`build_report`."""
-    served = "served" if report["served"] else "NOT served"
-    alias = f", alias of {report['primary']}" if report["primary"] != report["domain"] else ""
-    lines = [f"{report['domain']} ({served}{alias})"]
-    if report["error"]:
-        lines.append(f"DNS error: {report['error']}")
-    lines.append("\nSettings (in the order clients are told):")
-    for s in report["servers"]:
-        where = s.get("url") or f"{s['host']}:{s['port']}"
-        lines.append(
-            f"  {s['protocol']:<8} {where:<40} {s['security']:<9} "
-            f"from {s['label']} (priority {s['priority']}, weight {s['weight']})"
-        )
-    if not report["servers"]:
-        lines.append("  (none)")
-    lines.append("\nRecords seen:")
-    for r in report["records"]:
-        detail = "; ".join(r["data"]) or r.get("error", "")
-        ad = " authenticated" if r["authenticated"] else ""
-        lines.append(
-            f"  {r['name']:<40} {r['type']:<5} {r['status']:<8} ttl={r['ttl']}{ad} {detail}"
-        )
-    if report["dropped"]:
-        lines.append("\nDropped:")
-        for d in report["dropped"]:
-            lines.append(
-                f"  {d['label']} {d['priority']} {d['weight']} {d['port']} "
-                f"{d['target']}: {d['reason']}"
-            )
-    lines.append("\nFindings:")
-    for f in report["findings"]:
-        ref = f" [{f['reference']}]" if f["reference"] else ""
-        lines.append(f"  {f['severity']:<7} {f['code']}: {f['message']}{ref}")
-    if not report["findings"]:
-        lines.append("  (none)")
-    lines.append("\nOK" if report["ok"] else "\nPROBLEMS FOUND")
-    return "\n".join(lines)
+    report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=False))
+    else:
+        click.echo(format_report(report))
+    sys.exit(0 if report.ok else 1)
 
 
 @main.command()

@@ -11,7 +11,6 @@ import sys
 
 import click
 
-from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
@@ -21,6 +20,7 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.report import build_report
 from autoconf.report import format_report
+from autoconf.report import parse_target
 from autoconf.service import Discoverer
 
 config_option = click.option(
@@ -77,7 +77,7 @@ def check(target: str, as_json: bool, config_path: str | None) -> None:
     dropped and why, and lint findings. Exit status 1 when something is wrong."""
     settings = _load(config_path)
     try:
-        domain = parse_address(target).domain if "@" in target else parse_domain(target)
+        _, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
     from autoconf.app import make_source

@@ -39,6 +39,7 @@ _DNS_KEYS = {
     "dnssec": False,
 }
 _HTTP_KEYS = {"max_body_bytes": 16384}
+_DIAGNOSTICS_KEYS = {"enabled": True}
 _DOMAIN_KEYS = {
     "aliases": [],
     "display_name": "",
@@ -46,7 +47,7 @@ _DOMAIN_KEYS = {
     "authentication": "password-cleartext",
     "activesync_url": "",
 }
-_TOP_KEYS = {"dns", "http", "domains"}
+_TOP_KEYS = {"dns", "http", "diagnostics", "domains"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +68,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosticsSettings:
+    """The admin page at ``/`` (README "Diagnostics")."""
+
+    #: On by default: it shows only what public DNS and the client endpoints already tell
+    #: anyone, and only for served domains.
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The validated configuration."""
 
@@ -76,6 +86,7 @@ class Settings:
     domains: dict[str, DomainProfile]
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     source: str = "<mapping>"
 
     def primary_of(self, domain: str) -> str | None:
@@ -149,6 +160,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    diagnostics_table = _section(data, "diagnostics", _DIAGNOSTICS_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -172,6 +184,7 @@ def settings_from_mapping(
         http=HttpSettings(max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20)),
         domains=domains,
         aliases=aliases,
+        diagnostics=DiagnosticsSettings(enabled=_bool(diagnostics_table, "enabled", "diagnostics")),
         source=source,
     )
 
@@ -286,6 +299,13 @@ def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
     value = table[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}.{key}: must be a list of strings")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false")
     return value
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
+from autoconf.address import Address
+from autoconf.address import parse_address
+from autoconf.address import parse_domain
 from autoconf.checks import extra_findings
 from autoconf.checks import extra_questions
 from autoconf.discovery import DomainProfile
@@ -21,7 +24,30 @@ from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import RRset
 from autoconf.model import Server
+from autoconf.model import SrvRecord
 from autoconf.service import Discoverer
+from autoconf.service import Lookup
+
+
+def parse_target(text: str) -> tuple[Address | None, str]:
+    """ADDRESS or DOMAIN as typed -> (the address or None, the normalised domain).
+
+    :raises InvalidAddressError: when it is neither.
+    """
+    if "@" in text:
+        address = parse_address(text)
+        return address, address.domain
+    return None, parse_domain(text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The trust decision about one SRV record: served or dropped, and why."""
+
+    label: str
+    record: SrvRecord
+    kept: bool
+    reason: str
 
 
 def _not_served(domain: str) -> Finding:
@@ -45,6 +71,7 @@ class Report:
     findings: tuple[Finding, ...] = ()
     #: Why no provider could be derived (DNS failure); "" otherwise.
     error: str = ""
+    decisions: tuple[Decision, ...] = ()
 
     @property
     def servers(self) -> tuple[Server, ...]:
@@ -131,7 +158,29 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
         provider=lookup.provider,
         records=(*lookup.answers.values(), *extra.values()),
         findings=(*head, *findings),
+        decisions=_decisions(discoverer, lookup),
     )
+
+
+def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
+    """Kept records (with the trust rule that admitted them), then dropped ones."""
+    provider = lookup.provider
+    policy = discoverer.settings.dns.trust
+    kept = (
+        Decision(
+            label=s.label,
+            record=SrvRecord(priority=s.priority, weight=s.weight, port=s.port, target=s.host),
+            kept=True,
+            reason=policy.acceptance(s.host, provider.domain),
+        )
+        for servers in provider.servers.values()
+        for s in servers
+    )
+    dropped = (
+        Decision(label=d.label, record=d.record, kept=False, reason=d.reason)
+        for d in provider.dropped
+    )
+    return (*kept, *dropped)
 
 
 def server_dict(server: Server) -> dict[str, Any]:

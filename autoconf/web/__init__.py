@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
+from autoconf.web import diag
 from autoconf.web import errors
 from autoconf.web import thunderbird
+from autoconf.web.common import state
 
 
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
     app.register_blueprint(thunderbird.bp)
+    with app.app_context():
+        diagnostics = state().settings.diagnostics.enabled
+    if diagnostics:
+        app.register_blueprint(diag.bp)
+        errors.RENDERERS[diag.bp.name] = diag.error_page
     errors.init_app(app)

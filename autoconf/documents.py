@@ -1,0 +1,121 @@
+"""The exact document each client gets, produced by the format's own renderer.
+
+The diagnostics page shows these side by side. Nothing here re-implements a renderer: each
+entry of :data:`FORMATS` calls the renderer module of its format (provider in, bytes out).
+A format whose renderer is not in this build has ``render=None`` and is shown as "not
+available in this build"; wiring one in is one ``render=`` argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jinja2
+
+from autoconf.address import Address
+from autoconf.config import Settings
+from autoconf.errors import AutoconfError
+from autoconf.formats import thunderbird
+from autoconf.model import Provider
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """What a renderer may need; each format takes what it uses."""
+
+    templates: jinja2.Environment
+    settings: Settings
+    provider: Provider
+    #: The address typed in, or a stand-in at the domain when only a domain was given.
+    address: Address
+
+
+Render = Callable[[Inputs], bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientFormat:
+    """One client format: who reads it, where it is served, how it is rendered."""
+
+    key: str
+    title: str
+    readers: str
+    request: str
+    render: Render | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shown:
+    """One rendered document, or why there is none."""
+
+    format: ClientFormat
+    body: str = ""
+    #: "" when ``body`` is what the client gets; else what happens instead.
+    note: str = ""
+
+
+def _thunderbird(inputs: Inputs) -> bytes:
+    return thunderbird.render(inputs.templates, inputs.provider)
+
+
+FORMATS: tuple[ClientFormat, ...] = (
+    ClientFormat(
+        key="thunderbird",
+        title="Thunderbird autoconfig",
+        readers="Thunderbird, Thunderbird for Android, K-9, Delta Chat",
+        request="GET /mail/config-v1.1.xml",
+        render=_thunderbird,
+    ),
+    ClientFormat(
+        key="pox",
+        title="Outlook POX Autodiscover (2006a)",
+        readers="Outlook, Thunderbird, Delta Chat, eM Client",
+        request="POST /autodiscover/autodiscover.xml",
+    ),
+    ClientFormat(
+        key="mobilesync",
+        title="ActiveSync Autodiscover (mobilesync)",
+        readers="ActiveSync clients, new Outlook, mobile mail apps",
+        request="POST /autodiscover/autodiscover.xml (mobilesync schema)",
+    ),
+    ClientFormat(
+        key="v2",
+        title="Autodiscover v2 (JSON)",
+        readers="Outlook 2016 and later",
+        request="GET /autodiscover/autodiscover.json?Protocol=AutodiscoverV1",
+    ),
+    ClientFormat(
+        key="profile",
+        title="Apple configuration profile",
+        readers="Apple Mail, iOS, macOS",
+        request="GET /email.mobileconfig",
+    ),
+)
+
+NOT_AVAILABLE = "not available in this build"
+
+
+def show(fmt: ClientFormat, inputs: Inputs) -> Shown:
+    """Render one format; a refusal the client would get is shown as such."""
+    if fmt.render is None:
+        return Shown(format=fmt, note=NOT_AVAILABLE)
+    try:
+        body = fmt.render(inputs)
+    except AutoconfError as exc:
+        code = f", Autodiscover error {exc.pox_code}" if fmt.key != "thunderbird" else ""
+        return Shown(format=fmt, note=f"HTTP {exc.http_status}{code}: {exc.public_message}")
+    return Shown(format=fmt, body=body.decode("utf-8", errors="replace"))
+
+
+#: Every endpoint answers 404 when DNS offers no usable incoming and outgoing server.
+NO_SETTINGS = "HTTP 404: no usable incoming and outgoing server, so no document"
+
+
+def show_all(inputs: Inputs) -> tuple[Shown, ...]:
+    """Every format, in the order of :data:`FORMATS`."""
+    if not inputs.provider.usable:
+        return tuple(
+            Shown(format=fmt, note=NO_SETTINGS if fmt.render else NOT_AVAILABLE) for fmt in FORMATS
+        )
+    return tuple(show(fmt, inputs) for fmt in FORMATS)

@@ -61,14 +61,19 @@ class Server:
 
 @contextmanager
 def gunicorn(
-    config: Mapping[str, Any], workdir: Path, *, workers: int = 1, extra_args: tuple[str, ...] = ()
+    config: Mapping[str, Any],
+    workdir: Path,
+    *,
+    workers: int = 1,
+    extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """Run ``gunicorn wsgi:app`` (gthread) with ``config`` written as TOML in ``workdir``."""
     config_file = workdir / "autoconf.toml"
     config_file.write_text(to_toml(config))
     port = free_port()
     log_path = workdir / "gunicorn.log"
-    env = {**os.environ, "AUTOCONF_CONFIG": str(config_file)}
+    full_env = {**os.environ, **(env or {}), "AUTOCONF_CONFIG": str(config_file)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -91,7 +96,7 @@ def gunicorn(
                 "wsgi:app",
             ],
             cwd=ROOT,
-            env=env,
+            env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -6,6 +6,9 @@ from flask import Flask
 
 from autoconf.web import diag
 from autoconf.web import errors
+from autoconf.web import health
+from autoconf.web import hosts
+from autoconf.web import instrument
 from autoconf.web import thunderbird
 from autoconf.web.common import state
 
@@ -13,9 +16,12 @@ from autoconf.web.common import state
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
     app.register_blueprint(thunderbird.bp)
+    app.register_blueprint(health.bp)
     with app.app_context():
         diagnostics = state().settings.diagnostics.enabled
     if diagnostics:
         app.register_blueprint(diag.bp)
         errors.RENDERERS[diag.bp.name] = diag.error_page
     errors.init_app(app)
+    instrument.init_app(app)
+    hosts.init_app(app)

@@ -24,6 +24,17 @@ def state() -> State:
     return found
 
 
+def host_name(host: str) -> str:
+    """``Host`` without port or IPv6 brackets, lower-cased, trailing dot removed."""
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        name = host.partition(":")[0]
+    else:
+        name = host
+    return name.lower().rstrip(".")
+
+
 def host_domain() -> str:
     """The mail domain named by the Host header (``autoconfig.<d>``, ``autodiscover.<d>``
     or ``<d>``), normalised like any other domain.
@@ -31,11 +42,7 @@ def host_domain() -> str:
     :raises UnknownDomainError: when the Host header is not a domain name: nothing is
         served there, which is not the client's fault (Thunderbird needs a plain 404).
     """
-    host = request.host
-    if host.startswith("["):  # an IPv6 literal: never a served domain
-        host = host.partition("]")[0] + "]"
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
+    host = host_name(request.host)
     try:
         domain = parse_domain(host)
     except InvalidAddressError:

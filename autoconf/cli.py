@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
+from typing import Any
 
 import click
 
+from autoconf.address import Address
 from autoconf.address import parse_domain
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
@@ -18,6 +21,12 @@ from autoconf.config import load_settings
 from autoconf.discovery import SERVICES
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
+from autoconf.livecheck import Agreement
+from autoconf.livecheck import Fetcher
+from autoconf.livecheck import Outcome
+from autoconf.livecheck import check_live
+from autoconf.livecheck import format_outcomes
+from autoconf.report import Report
 from autoconf.report import build_report
 from autoconf.report import format_report
 from autoconf.report import parse_target
@@ -68,26 +77,103 @@ def serve(bind: str, workers: int, threads: int, config_path: str | None) -> Non
     run(bind=bind, workers=workers, threads=threads)
 
 
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise click.BadParameter("must be an http(s)://host[:port] base URL without a query")
+    return value
+
+
 @main.command()
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--url",
+    callback=_base_url,
+    help="Also fetch the live endpoints under this base URL (e.g. "
+    "https://autoconfig.example.org) and compare them with DNS.",
+)
+@click.option("--cafile", type=click.Path(dir_okay=False, exists=True), help="CA bundle (PEM).")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 120),
+    help="Seconds per HTTP request.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    help="With --url: check only these probes or formats (thunderbird, pox, mobilesync, "
+    "v2, or a probe key); repeatable.",
+)
 @config_option
-def check(target: str, as_json: bool, config_path: str | None) -> None:
+def check(
+    target: str,
+    as_json: bool,
+    url: str | None,
+    cafile: str | None,
+    timeout: float,
+    only: tuple[str, ...],
+    config_path: str | None,
+) -> None:
     """Show what clients are told for ADDRESS or DOMAIN, every record seen, what was
-    dropped and why, and lint findings. Exit status 1 when something is wrong."""
+    dropped and why, and lint findings. Exit status 1 when something is wrong.
+
+    With --url, fetch the deployment's live answers, read them as the clients do and
+    compare them with DNS: exit status 0 when every format agrees, 1 otherwise.
+    """
     settings = _load(config_path)
     try:
-        _, domain = parse_target(target)
+        address, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
     from autoconf.app import make_source
 
     report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
+    if url is None:
+        _emit(report.as_dict() if as_json else format_report(report))
+        sys.exit(0 if report.ok else 1)
+    address = address or Address(local_part=SAMPLE_LOCAL_PART, domain=domain)
+    outcomes = _live(report, url, address, Fetcher(timeout=timeout, cafile=cafile), only)
+    ok = report.provider is not None and all(o.status is Agreement.AGREE for o in outcomes)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=False))
+        live = {"domain": domain, "address": str(address), "url": url, "ok": ok}
+        _emit({**live, "live": [o.as_dict() for o in outcomes], "dns": report.as_dict()})
     else:
-        click.echo(format_report(report))
-    sys.exit(0 if report.ok else 1)
+        _emit(_live_text(report, url, address, outcomes, ok))
+    sys.exit(0 if ok else 1)
+
+
+def _live(
+    report: Report, url: str, address: Address, fetch: Fetcher, only: tuple[str, ...]
+) -> tuple[Outcome, ...]:
+    if report.provider is None:  # DNS failed: nothing to compare with
+        return ()
+    return check_live(url, report.provider, address, fetch, only=only)
+
+
+#: Local part used when only a domain is given (documents that carry the address).
+SAMPLE_LOCAL_PART = "autoconf-check"
+
+
+def _emit(output: str | dict[str, Any]) -> None:
+    click.echo(output if isinstance(output, str) else json.dumps(output, indent=2))
+
+
+def _live_text(
+    report: Report, url: str, address: Address, outcomes: tuple[Outcome, ...], ok: bool
+) -> str:
+    lines = [report.verdict]
+    if report.error:
+        lines.append(f"DNS error: {report.error}: nothing to compare with")
+    else:
+        lines += [f"\nLive answers under {url} for {address}, read as the clients do:", ""]
+        lines.append(format_outcomes(outcomes))
+    lines.append("\nALL FORMATS AGREE WITH DNS" if ok else "\nDISAGREEMENTS FOUND")
+    return "\n".join(lines)
 
 
 @main.command()

@@ -17,6 +17,8 @@ PURE = [
     "autoconf.report",
     "autoconf.errors",
     "autoconf.formats.thunderbird",
+    "autoconf.formats.autodiscover",
+    "autoconf.formats.autodiscover_json",
 ]
 
 

@@ -6,6 +6,7 @@ from flask import Response
 from flask import current_app
 from flask import request
 
+from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.app import EXTENSION
@@ -53,15 +54,31 @@ def host_domain() -> str:
     return domain
 
 
+def query_value(*names: str) -> str | None:
+    """The first non-blank value among the query parameters ``names``, matched
+    case-insensitively (clients differ: ``emailaddress``, ``Email``, ``Protocol``...)."""
+    wanted = {n.lower() for n in names}
+    for key, value in request.args.items(multi=True):
+        if key.lower() in wanted and value.strip():
+            return value
+    return None
+
+
+def query_address(*names: str) -> Address | None:
+    """The address in the first present query parameter of ``names``, if any.
+
+    :raises InvalidAddressError: when the parameter is present but not an address.
+    """
+    value = query_value(*names)
+    return None if value is None else parse_address(value)
+
+
 def query_domain(*names: str) -> str:
     """Domain of the address in the first present query parameter of ``names``, else the
     Host header's. Parameter names are matched case-insensitively (clients differ).
     """
-    wanted = {n.lower() for n in names}
-    for key, value in request.args.items(multi=True):
-        if key.lower() in wanted and value.strip():
-            return parse_address(value).domain
-    return host_domain()
+    address = query_address(*names)
+    return address.domain if address else host_domain()
 
 
 def xml_response(body: bytes, *, status: int = 200, max_age: int | None = None) -> Response:

@@ -104,6 +104,11 @@ def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     help="Seconds per HTTP request.",
 )
 @click.option(
+    "--host-header",
+    default="",
+    help="With --url: send this Host header (a deployment reached by IP address).",
+)
+@click.option(
     "--only",
     multiple=True,
     help="With --url: check only these probes or formats (thunderbird, pox, mobilesync, "
@@ -116,6 +121,7 @@ def check(
     url: str | None,
     cafile: str | None,
     timeout: float,
+    host_header: str,
     only: tuple[str, ...],
     config_path: str | None,
 ) -> None:
@@ -137,7 +143,9 @@ def check(
         _emit(report.as_dict() if as_json else format_report(report))
         sys.exit(0 if report.ok else 1)
     address = address or Address(local_part=SAMPLE_LOCAL_PART, domain=domain)
-    outcomes = _live(report, url, address, Fetcher(timeout=timeout, cafile=cafile), only)
+    outcomes = _live(
+        report, url, address, Fetcher(timeout=timeout, cafile=cafile, host=host_header), only
+    )
     ok = report.provider is not None and all(o.status is Agreement.AGREE for o in outcomes)
     if as_json:
         live = {"domain": domain, "address": str(address), "url": url, "ok": ok}

@@ -16,7 +16,11 @@ import jinja2
 from autoconf.address import Address
 from autoconf.config import Settings
 from autoconf.errors import AutoconfError
+from autoconf.formats import autodiscover
+from autoconf.formats import autodiscover_json
 from autoconf.formats import thunderbird
+from autoconf.formats.autodiscover import Schema
+from autoconf.formats.autodiscover_json import V2Protocol
 from autoconf.model import Provider
 
 
@@ -32,6 +36,7 @@ class Inputs:
 
 
 Render = Callable[[Inputs], bytes]
+RenderError = Callable[[Inputs, AutoconfError], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +48,8 @@ class ClientFormat:
     readers: str
     request: str
     render: Render | None = None
+    #: The document a client gets instead when ``render`` refuses (an Error document).
+    render_error: RenderError | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,12 +58,29 @@ class Shown:
 
     format: ClientFormat
     body: str = ""
-    #: "" when ``body`` is what the client gets; else what happens instead.
+    #: What happens instead of a settings answer ("" when ``body`` is one).
     note: str = ""
 
 
 def _thunderbird(inputs: Inputs) -> bytes:
     return thunderbird.render(inputs.templates, inputs.provider)
+
+
+def _pox(inputs: Inputs) -> bytes:
+    return autodiscover.render(inputs.templates, Schema.OUTLOOK, inputs.provider, inputs.address)
+
+
+def _mobilesync(inputs: Inputs) -> bytes:
+    schema = Schema.MOBILESYNC
+    return autodiscover.render(inputs.templates, schema, inputs.provider, inputs.address)
+
+
+def _pox_error(inputs: Inputs, error: AutoconfError) -> bytes:
+    return autodiscover.render_error(inputs.templates, error)
+
+
+def _v2(inputs: Inputs) -> bytes:
+    return autodiscover_json.render(V2Protocol.AUTODISCOVER_V1, inputs.provider)
 
 
 FORMATS: tuple[ClientFormat, ...] = (
@@ -72,18 +96,24 @@ FORMATS: tuple[ClientFormat, ...] = (
         title="Outlook POX Autodiscover (2006a)",
         readers="Outlook, Thunderbird, Delta Chat, eM Client",
         request="POST /autodiscover/autodiscover.xml",
+        render=_pox,
+        render_error=_pox_error,
     ),
     ClientFormat(
         key="mobilesync",
         title="ActiveSync Autodiscover (mobilesync)",
         readers="ActiveSync clients, new Outlook, mobile mail apps",
         request="POST /autodiscover/autodiscover.xml (mobilesync schema)",
+        render=_mobilesync,
+        render_error=_pox_error,
     ),
     ClientFormat(
         key="v2",
         title="Autodiscover v2 (JSON)",
         readers="Outlook 2016 and later",
         request="GET /autodiscover/autodiscover.json?Protocol=AutodiscoverV1",
+        render=_v2,
+        render_error=lambda _inputs, error: autodiscover_json.render_error(error),
     ),
     ClientFormat(
         key="profile",
@@ -94,6 +124,8 @@ FORMATS: tuple[ClientFormat, ...] = (
 )
 
 NOT_AVAILABLE = "not available in this build"
+#: Formats whose refusals carry an Autodiscover ErrorCode.
+POX_FORMATS = frozenset({"pox", "mobilesync"})
 
 
 def show(fmt: ClientFormat, inputs: Inputs) -> Shown:
@@ -103,8 +135,10 @@ def show(fmt: ClientFormat, inputs: Inputs) -> Shown:
     try:
         body = fmt.render(inputs)
     except AutoconfError as exc:
-        code = f", Autodiscover error {exc.pox_code}" if fmt.key != "thunderbird" else ""
-        return Shown(format=fmt, note=f"HTTP {exc.http_status}{code}: {exc.public_message}")
+        refusal = fmt.render_error(inputs, exc) if fmt.render_error else b""
+        code = f", Autodiscover error {exc.pox_code}" if fmt.key in POX_FORMATS else ""
+        note = f"HTTP {exc.http_status}{code}: {exc.public_message}"
+        return Shown(format=fmt, body=refusal.decode("utf-8", errors="replace"), note=note)
     return Shown(format=fmt, body=body.decode("utf-8", errors="replace"))
 
 

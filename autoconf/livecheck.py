@@ -206,9 +206,14 @@ class Fetcher:
 
     timeout: float = 10.0
     cafile: str | None = None
+    #: Host header to send instead of the URL's host (a deployment reached by address,
+    #: before DNS points at it); TLS still checks the certificate for the URL's host.
+    host: str = ""
 
     def __call__(self, url: str, request: Request) -> Answer:
         headers = {"Content-Type": request.content_type} if request.content_type else {}
+        if self.host:
+            headers["Host"] = self.host
         outgoing = urllib.request.Request(
             url, data=request.body or None, method=request.method, headers=headers
         )

@@ -87,6 +87,19 @@ def test_formats_not_in_this_build_say_so(client: FlaskClient, fmt: object) -> N
     assert not article.xpath(".//pre")
 
 
+def test_refusals_show_the_error_document(client: FlaskClient) -> None:
+    """A domain without ActiveSync: the mobilesync card says what clients get instead
+    (error 601) and shows that Error document; the other formats still show settings."""
+    _, doc, _ = page(client, "weights.example.test")
+    card = doc.xpath("//article[@id='doc-mobilesync']")[0]
+    assert texts(card, ".//p[@class='note']") == [
+        "HTTP 200, Autodiscover error 601: Provider is not available for the requested schema"
+    ]
+    assert "<ErrorCode>601</ErrorCode>" in card.xpath(".//pre")[0].text_content()
+    pox = doc.xpath("//article[@id='doc-pox']//pre")[0].text_content()
+    assert "<LoginName>user@weights.example.test</LoginName>" in pox
+
+
 def test_page_and_cli_report_agree(app: Flask, client: FlaskClient) -> None:
     """The page shows the same verdict and findings as the report `check` prints."""
     report = build_report(app.extensions[EXTENSION].discoverer, "starttls.example.test")

@@ -197,10 +197,13 @@ def test_check_url_agrees_with_our_own_server(running_knot: Knot, tmp_path: Path
     with gunicorn(settings, tmp_path) as server:
         code, report = run_check(
             "--config", str(tmp_path / "autoconf.toml"), "--url", server.url,
+            # Reached by IP: the bodiless POX GET (Delta Chat) names its domain by Host.
+            "--host-header", "autoconfig.example.test",
             *rendered_formats(), "alice@example.test",
         )  # fmt: skip
     assert report["ok"] is True and code == 0, report["live"]
     assert {row["key"] for row in report["live"]} >= {"thunderbird", "thunderbird-well-known"}
+    assert {row["format"] for row in report["live"]} == set(rendered_formats()[1::2]) - {"profile"}
     assert {row["status"] for row in report["live"]} == {"agree"}
     assert report["dns"]["servers"][0]["host"] == "mail.example.test"
 

@@ -47,7 +47,10 @@ def page() -> Response:
     discoverer = state().discoverer
     discoverer.primary(domain)
     report = build_report(discoverer, domain, lint_unserved=False)
-    shown_for = address or Address(local_part=SAMPLE_LOCAL_PART, domain=report.primary)
+    # Documents are shown for the primary domain: Autodiscover clients asking for an alias
+    # address are first redirected there, Thunderbird gets the primary's document directly.
+    local_part = address.local_part if address else SAMPLE_LOCAL_PART
+    shown_for = Address(local_part=local_part, domain=report.primary)
     response = page_response(render_page(typed=typed, report=report, address=shown_for))
     if report.error:
         # The same status and hint clients get while DNS fails.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.model import Authentication
 from autoconf.model import Username
+from autoconf.signing import Signer
+from autoconf.signing import load_signer
 
 ENV_PREFIX = "AUTOCONF_"
 ENV_CONFIG = "AUTOCONF_CONFIG"
@@ -46,7 +49,16 @@ _DOMAIN_KEYS = {
     "authentication": "password-cleartext",
     "activesync_url": "",
 }
-_TOP_KEYS = {"dns", "http", "domains"}
+_MOBILECONFIG_KEYS = {
+    "sign_cert": "",
+    "sign_key": "",
+    "sign_chain": "",
+    "organization": "",
+    "identifier_prefix": "",
+}
+_TOP_KEYS = {"dns", "http", "domains", "mobileconfig"}
+#: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
+_IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +79,17 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MobileconfigSettings:
+    """Apple configuration profiles: naming, and the signer when one is configured."""
+
+    #: ``PayloadOrganization``; "" means the domain's display name.
+    organization: str = ""
+    #: Start of every ``PayloadIdentifier``; "" means derived from the served domain.
+    identifier_prefix: str = ""
+    signer: Signer | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The validated configuration."""
 
@@ -77,6 +100,7 @@ class Settings:
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
     source: str = "<mapping>"
+    mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
 
     def primary_of(self, domain: str) -> str | None:
         """The primary domain ``domain`` belongs to, or None when it is not served."""
@@ -149,6 +173,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -173,6 +198,7 @@ def settings_from_mapping(
         domains=domains,
         aliases=aliases,
         source=source,
+        mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
 
 
@@ -229,6 +255,41 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         zone_files=zone_files,
         trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
     )
+
+
+def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:
+    paths = {key: _path(table, key, base_dir) for key in ("sign_cert", "sign_key", "sign_chain")}
+    if bool(paths["sign_cert"]) != bool(paths["sign_key"]):
+        raise ConfigError("mobileconfig.sign_cert, mobileconfig.sign_key: give both or neither")
+    if paths["sign_chain"] and not paths["sign_cert"]:
+        raise ConfigError("mobileconfig.sign_chain: needs sign_cert and sign_key")
+    signer = None
+    if paths["sign_cert"] and paths["sign_key"]:
+        signer = load_signer(
+            cert=paths["sign_cert"], key=paths["sign_key"], chain=paths["sign_chain"]
+        )
+    organization = table["organization"]
+    if not isinstance(organization, str) or len(organization) > 200:
+        raise ConfigError("mobileconfig.organization: must be a string of at most 200 characters")
+    prefix = table["identifier_prefix"]
+    if not isinstance(prefix, str) or len(prefix) > 100:
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be a string of at most 100 characters"
+        )
+    if prefix and not _IDENTIFIER_PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be reverse-DNS style, e.g. 'com.example.mail'"
+        )
+    return MobileconfigSettings(
+        organization=organization.strip(), identifier_prefix=prefix, signer=signer
+    )
+
+
+def _path(table: Mapping[str, Any], key: str, base_dir: Path) -> Path | None:
+    value = table[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"mobileconfig.{key}: must be a file path")
+    return base_dir / value if value.strip() else None
 
 
 def _profile(name: str, raw: Any, where: str) -> DomainProfile:

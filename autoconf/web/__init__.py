@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
+from autoconf.web import dav
 from autoconf.web import errors
+from autoconf.web import mobileconfig
 from autoconf.web import thunderbird
 
 
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
     app.register_blueprint(thunderbird.bp)
+    app.register_blueprint(mobileconfig.bp)
+    app.register_blueprint(dav.bp)
     errors.init_app(app)

@@ -15,6 +15,8 @@ PURE = [
     "autoconf.checks",
     "autoconf.errors",
     "autoconf.formats.thunderbird",
+    "autoconf.formats.mobileconfig",
+    "autoconf.signing",
 ]
 
 

@@ -178,7 +178,7 @@ def _record(rrset: RRset) -> dict[str, Any]:
     data: list[str] = [
         f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
     ]
-    data += [f'"{t}"' for t in rrset.txt] + list(rrset.rdata)
+    data += [_txt_presentation(t) for t in rrset.txt] + list(rrset.rdata)
     return {
         "name": rrset.name,
         "type": rrset.rdtype,
@@ -188,6 +188,15 @@ def _record(rrset: RRset) -> dict[str, Any]:
         "data": data,
         **({"error": rrset.error} if rrset.error else {}),
     }
+
+
+def _txt_presentation(text: str) -> str:
+    """A TXT string as in a zone file: quotes, backslashes and control characters escaped
+    as ``\\DDD``, so hostile record data cannot forge lines of the report."""
+    escaped = "".join(
+        char if char.isprintable() and char not in '"\\' else f"\\{ord(char):03d}" for char in text
+    )
+    return f'"{escaped}"'
 
 
 def _finding(finding: Finding) -> dict[str, str]:

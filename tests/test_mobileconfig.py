@@ -12,6 +12,11 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import event
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from autoconf import create_app
 from tests.conftest import config
@@ -330,3 +335,39 @@ def test_address_and_password_never_logged(
     assert caplog.records, "the error paths log something"
     assert "hunter2" not in caplog.text
     assert "secret.user" not in caplog.text
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.one_of(
+        st.text(max_size=300),
+        # Mostly-valid addresses at served domains, with hostile local parts.
+        st.builds(
+            "{}@{}".format,
+            st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=70),
+            st.sampled_from(["example.test", "alias.test", "Stra\u00dfe.example.test."]),
+        ),
+        st.builds('"{}"@example.test'.format, st.text(max_size=40)),
+    )
+)
+def test_any_address_text_is_answered_without_5xx(offline_client: FlaskClient, text: str) -> None:
+    """Whatever the emailaddress parameter holds, the answer is a profile or a 4xx; a
+    profile always round-trips the normalised address and names the file by A-label."""
+    response = offline_client.get("/mobileconfig", query_string={"emailaddress": text})
+    assert response.status_code in (200, 400, 404)
+    event(f"HTTP {response.status_code}")
+    if response.status_code == 200:
+        mail = payload(plistlib.loads(response.data), MAIL)
+        local, _, domain = mail["EmailAddress"].rpartition("@")
+        assert local
+        disposition = response.headers["Content-Disposition"]
+        assert disposition == f'attachment; filename="{domain}.mobileconfig"'
+        assert disposition.isascii()
+
+
+@pytest.fixture(name="offline_client")
+def fixture_offline_client(app: Flask) -> FlaskClient:
+    """The zone-file app (no network): fast enough for property tests."""
+    return app.test_client()

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from flask import Flask
 
 from autoconf import create_app
+from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
 from autoconf.errors import ConfigError
 from tests.conftest import config
@@ -239,3 +240,17 @@ def test_good_signing_configuration_loads(pki: Pki) -> None:
     signer = settings.mobileconfig.signer
     assert signer is not None
     assert len(signer.chain) == 1
+
+
+def test_signing_from_environment(pki: Pki, tmp_path: Path) -> None:
+    """``AUTOCONF_MOBILECONFIG__SIGN_*`` variables configure signing like the file does."""
+    config_file = tmp_path / "autoconf.toml"
+    config_file.write_text('[domains."example.test"]\n')
+    environ = {
+        "AUTOCONF_MOBILECONFIG__SIGN_CERT": str(pki.cert),
+        "AUTOCONF_MOBILECONFIG__SIGN_KEY": str(pki.key),
+    }
+    settings = load_settings(config_file, environ=environ)
+    assert settings.mobileconfig.signer is not None
+    with pytest.raises(ConfigError, match=r"^mobileconfig\.sign_key"):
+        load_settings(config_file, environ={**environ, "AUTOCONF_MOBILECONFIG__SIGN_KEY": "x"})

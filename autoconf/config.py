@@ -41,7 +41,7 @@ _DNS_KEYS = {
     "trusted_target_suffixes": [],
     "dnssec": False,
 }
-_HTTP_KEYS = {"max_body_bytes": 16384}
+_HTTP_KEYS = {"max_body_bytes": 16384, "trusted_hosts": []}
 _DOMAIN_KEYS = {
     "aliases": [],
     "display_name": "",
@@ -76,6 +76,9 @@ class HttpSettings:
     """Limits applied to HTTP requests."""
 
     max_body_bytes: int = 16384
+    #: Host names accepted besides the served domains, their autoconfig./autodiscover.
+    #: names and loopback (e.g. the service's own name, a hoster's MX domain).
+    trusted_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +104,14 @@ class Settings:
     aliases: dict[str, str]
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Every Host name the service answers for (lower case, no port)."""
+        names = {"localhost", "127.0.0.1", "::1", *self.http.trusted_hosts}
+        for domain in (*self.domains, *self.aliases):
+            names.update((domain, f"autoconfig.{domain}", f"autodiscover.{domain}"))
+        return frozenset(names)
 
     def primary_of(self, domain: str) -> str | None:
         """The primary domain ``domain`` belongs to, or None when it is not served."""
@@ -194,7 +205,13 @@ def settings_from_mapping(
             raise ConfigError(f"domains.{primary!r}.aliases: {alias} is also a primary domain")
     return Settings(
         dns=_dns(dns_table, base_dir or Path.cwd()),
-        http=HttpSettings(max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20)),
+        http=HttpSettings(
+            max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20),
+            trusted_hosts=tuple(
+                _domain(h, "http.trusted_hosts")
+                for h in _strings(http_table, "trusted_hosts", "http")
+            ),
+        ),
         domains=domains,
         aliases=aliases,
         source=source,

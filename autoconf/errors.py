@@ -42,6 +42,12 @@ class InvalidAddressError(BadRequestError):
     public_message = "Invalid e-mail address"
 
 
+class UntrustedHostError(BadRequestError):
+    """The Host header names no host this service answers for (security.md section 9)."""
+
+    public_message = "Unknown host"
+
+
 class PayloadTooLargeError(BadRequestError):
     """The request body exceeds the configured cap."""
 

@@ -6,6 +6,9 @@ from flask import Flask
 
 from autoconf.web import dav
 from autoconf.web import errors
+from autoconf.web import health
+from autoconf.web import hosts
+from autoconf.web import instrument
 from autoconf.web import mobileconfig
 from autoconf.web import thunderbird
 
@@ -15,4 +18,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(thunderbird.bp)
     app.register_blueprint(mobileconfig.bp)
     app.register_blueprint(dav.bp)
+    app.register_blueprint(health.bp)
     errors.init_app(app)
+    instrument.init_app(app)
+    hosts.init_app(app)

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -285,9 +286,7 @@ def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSetti
         signer = load_signer(
             cert=paths["sign_cert"], key=paths["sign_key"], chain=paths["sign_chain"]
         )
-    organization = table["organization"]
-    if not isinstance(organization, str) or len(organization) > 200:
-        raise ConfigError("mobileconfig.organization: must be a string of at most 200 characters")
+    organization = _label(table["organization"], "mobileconfig.organization")
     prefix = table["identifier_prefix"]
     if not isinstance(prefix, str) or len(prefix) > 100:
         raise ConfigError(
@@ -317,9 +316,7 @@ def _profile(name: str, raw: Any, where: str) -> DomainProfile:
     aliases = tuple(_domain(a, f"{where}.aliases") for a in _strings(table, "aliases", where))
     if name in aliases:
         raise ConfigError(f"{where}.aliases: a domain cannot be its own alias")
-    display_name = table["display_name"]
-    if not isinstance(display_name, str) or len(display_name) > 200:
-        raise ConfigError(f"{where}.display_name: must be a string of at most 200 characters")
+    display_name = _label(table["display_name"], f"{where}.display_name")
     return DomainProfile(
         display_name=display_name.strip() or name,
         username=_choice(Username, table["username"], f"{where}.username"),
@@ -348,6 +345,17 @@ def _https_url(value: Any, where: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or any(c in value for c in "<>\"' \n"):
         raise ConfigError(f"{where}: must be an https:// URL")
+    return value
+
+
+def _label(value: Any, where: str) -> str:
+    """A name shown to users: at most 200 printable characters. Control characters (or
+    undecodable bytes from the environment) cannot be written into XML or a property list,
+    so they are refused here rather than failing every request."""
+    if not isinstance(value, str) or len(value) > 200:
+        raise ConfigError(f"{where}: must be a string of at most 200 characters")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ConfigError(f"{where}: must not contain control characters or invalid UTF-8")
     return value
 
 

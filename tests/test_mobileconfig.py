@@ -6,6 +6,7 @@ Against the Knot-served test zone (``knot_app``): what the device is told comes 
 from __future__ import annotations
 
 import plistlib
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from autoconf import create_app
+from autoconf.config import load_settings
+from autoconf.errors import ConfigError
 from tests.conftest import config
 from tests.knot import Knot
 
@@ -308,8 +311,9 @@ def test_dns_down_is_503(running_knot: Knot) -> None:
     assert "Retry-After" in response.headers
 
 
-def test_operator_naming(running_knot: Knot) -> None:
-    """``[mobileconfig] organization`` and ``identifier_prefix`` replace the defaults."""
+def test_operator_naming(running_knot: Knot, client: FlaskClient) -> None:
+    """``[mobileconfig] organization`` and ``identifier_prefix`` replace the defaults; the
+    UUIDs follow the identifier, so a new prefix means a new profile on the device."""
     app = create_app(
         {
             **config(nameservers=[running_knot.nameserver], timeout=1.0),
@@ -319,8 +323,11 @@ def test_operator_naming(running_knot: Knot) -> None:
     profile = download(app.test_client(), "alice@example.test")
     assert profile["PayloadOrganization"] == "Example Corp"
     assert profile["PayloadIdentifier"].startswith("com.corp.")
-    default = download(app.test_client(), "alice@example.test")
-    assert default["PayloadUUID"] == profile["PayloadUUID"]
+    default = download(client, "alice@example.test")
+    assert default["PayloadIdentifier"].startswith("test.example.autoconf.")
+    suffix = default["PayloadIdentifier"].removeprefix("test.example.autoconf")
+    assert profile["PayloadIdentifier"] == "com.corp" + suffix
+    assert default["PayloadUUID"] != profile["PayloadUUID"]
 
 
 def test_address_and_password_never_logged(
@@ -371,3 +378,20 @@ def test_any_address_text_is_answered_without_5xx(offline_client: FlaskClient, t
 def fixture_offline_client(app: Flask) -> FlaskClient:
     """The zone-file app (no network): fast enough for property tests."""
     return app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTOCONF_DOMAINS__example.test__DISPLAY_NAME", "Mail\udcff"),
+        ("AUTOCONF_MOBILECONFIG__ORGANIZATION", "Corp\udcff"),
+        ("AUTOCONF_MOBILECONFIG__ORGANIZATION", "Corp\x1b[31m"),
+    ],
+)
+def test_unwritable_names_refused_at_start_up(tmp_path: Path, name: str, value: str) -> None:
+    """Undecodable bytes from the environment or control characters in a name shown in the
+    profile stop start-up, instead of making every profile request fail."""
+    config_file = tmp_path / "autoconf.toml"
+    config_file.write_text('[domains."example.test"]\n')
+    with pytest.raises(ConfigError, match="control characters"):
+        load_settings(config_file, environ={name: value})

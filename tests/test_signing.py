@@ -189,6 +189,8 @@ def test_signed_errors_stay_plain(signing_app: Flask) -> None:
         ({"identifier_prefix": "com..x"}, "mobileconfig.identifier_prefix"),
         ({"identifier_prefix": "com.<x>"}, "mobileconfig.identifier_prefix"),
         ({"organization": ["x"]}, "mobileconfig.organization"),
+        # Would make plistlib fail on every request.
+        ({"organization": "Example\x01Corp"}, "mobileconfig.organization"),
         ({"sign_certificate": "cert.pem"}, "mobileconfig.sign_certificate"),
     ],
 )

@@ -11,8 +11,8 @@ from autoconf.web import errors
 from autoconf.web import health
 from autoconf.web import hosts
 from autoconf.web import instrument
-from autoconf.web import routing
 from autoconf.web import mobileconfig
+from autoconf.web import routing
 from autoconf.web import thunderbird
 
 

@@ -15,6 +15,10 @@ from lxml import etree
 from autoconf.cli import main
 from tests.conftest import SHARED_SCHEMAS
 from tests.knot import Knot
+from tests.pox import OUTLOOK_NS
+from tests.pox import POX_PATH
+from tests.pox import XML
+from tests.pox import outlook_body
 
 RNG = SHARED_SCHEMAS / "draft-ietf-mailmaint-autoconfig.autoconfig.rng"
 
@@ -111,15 +115,31 @@ def test_one_dav_url_everywhere(
     tag: str,
     key: str,
 ) -> None:
-    """The well-known redirect, the Thunderbird document, the Apple profile and
-    ``autoconf check`` all name the same URL, derived from the same records."""
+    """The well-known redirect, the Thunderbird document, the Apple profile, the POX
+    2006a answer and ``autoconf check`` all name the same URL, from the same records."""
     client = knot_app.test_client()
     location = client.get(f"/.well-known/{service}", headers={"Host": domain}).headers["Location"]
     thunderbird = _document(knot_app, domain).findtext(f"{tag}/url")
     profile = plistlib.loads(client.get(f"/mobileconfig?emailaddress=u@{domain}").data)
     apple = [p[key] for p in profile["PayloadContent"] if key in p]
     check = _check_urls(running_knot, tmp_path, domain)
-    assert [location] == [thunderbird] == apple == check[service]
+    pox = _pox_urls(knot_app, "example.test" if domain == "alias.test" else domain, service)
+    assert [location] == [thunderbird] == apple == check[service] == pox
+
+
+def _pox_urls(app: Flask, domain: str, service: str) -> list[str]:
+    """``Server`` of the CalDAV/CardDAV Protocol blocks in the POX 2006a answer (eM Client).
+
+    An alias address is redirected (redirectAddr) in POX, so the primary is asked."""
+    response = app.test_client().post(POX_PATH, data=outlook_body(f"u@{domain}"), content_type=XML)
+    assert response.status_code == 200
+    wanted = {"caldav": "CalDAV", "carddav": "CardDAV"}[service]
+    root = etree.fromstring(response.data)
+    return [
+        block.findtext(f"{{{OUTLOOK_NS}}}Server")
+        for block in root.iter(f"{{{OUTLOOK_NS}}}Protocol")
+        if block.findtext(f"{{{OUTLOOK_NS}}}Type") == wanted
+    ]
 
 
 def _check_urls(knot: Knot, tmp_path: Path, domain: str) -> dict[str, list[str]]:

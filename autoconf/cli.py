@@ -19,6 +19,7 @@ from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.discovery import SERVICES
+from autoconf.discovery import is_context_path
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.livecheck import Agreement
@@ -189,7 +190,12 @@ def _live_text(
 @click.option("--mail-host", help="Host running IMAP/SMTP (default: mail.DOMAIN).")
 @click.option("--service-host", help="Host running autoconf (default: the mail host).")
 @click.option("--dav-host", help="Host running CalDAV/CardDAV (omit: no DAV records).")
-@click.option("--dav-path", default="/dav/", show_default=True)
+@click.option(
+    "--dav-path",
+    default="/dav/",
+    show_default=True,
+    help="Context path published in the TXT records (RFC 6764 section 4).",
+)
 @click.option(
     "--pop3/--no-pop3",
     default=False,
@@ -214,6 +220,10 @@ def zone(
         dav = parse_domain(dav_host) if dav_host else ""
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail) from None
+    if not is_context_path(dav_path):
+        raise click.BadParameter(
+            "must be an absolute URL path such as /dav/", param_hint="--dav-path"
+        )
     click.echo(zone_text(name, mail=mail, web=web, dav=dav, dav_path=dav_path, pop3=pop3, ttl=ttl))
 
 

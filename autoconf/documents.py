@@ -18,6 +18,7 @@ from autoconf.config import Settings
 from autoconf.errors import AutoconfError
 from autoconf.formats import autodiscover
 from autoconf.formats import autodiscover_json
+from autoconf.formats import mobileconfig
 from autoconf.formats import thunderbird
 from autoconf.formats.autodiscover import Schema
 from autoconf.formats.autodiscover_json import V2Protocol
@@ -50,6 +51,8 @@ class ClientFormat:
     render: Render | None = None
     #: The document a client gets instead when ``render`` refuses (an Error document).
     render_error: RenderError | None = None
+    #: How the served bytes can differ from what is shown.
+    remark: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +80,14 @@ def _mobilesync(inputs: Inputs) -> bytes:
 
 def _pox_error(inputs: Inputs, error: AutoconfError) -> bytes:
     return autodiscover.render_error(inputs.templates, error)
+
+
+def _profile(inputs: Inputs) -> bytes:
+    settings = inputs.settings.mobileconfig
+    options = mobileconfig.ProfileOptions(
+        organization=settings.organization, identifier_prefix=settings.identifier_prefix
+    )
+    return mobileconfig.render(inputs.provider, inputs.address, options)
 
 
 def _v2(inputs: Inputs) -> bytes:
@@ -119,7 +130,10 @@ FORMATS: tuple[ClientFormat, ...] = (
         key="profile",
         title="Apple configuration profile",
         readers="Apple Mail, iOS, macOS",
-        request="GET /email.mobileconfig",
+        request="GET /mobileconfig?emailaddress=…",
+        render=_profile,
+        remark="Shown unsigned; with [mobileconfig] sign_cert the download is this property "
+        "list wrapped in CMS SignedData (DER).",
     ),
 )
 

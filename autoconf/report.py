@@ -16,6 +16,7 @@ from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.checks import extra_findings
 from autoconf.checks import extra_questions
+from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
 from autoconf.errors import AutoconfError
 from autoconf.model import Dropped
@@ -195,7 +196,7 @@ def server_dict(server: Server) -> dict[str, Any]:
         "label": server.label,
         "priority": server.priority,
         "weight": server.weight,
-        **({"url": server.url} if server.path else {}),
+        **({"url": server.url} if server.protocol in DAV_PROTOCOLS else {}),
     }
 
 
@@ -204,7 +205,16 @@ def record_data(rrset: RRset) -> tuple[str, ...]:
     srv = (
         f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
     )
-    return (*srv, *(f'"{t}"' for t in rrset.txt), *rrset.rdata)
+    return (*srv, *(txt_presentation(t) for t in rrset.txt), *rrset.rdata)
+
+
+def txt_presentation(text: str) -> str:
+    """A TXT string as in a zone file: quotes, backslashes and control characters escaped
+    as ``\\DDD``, so hostile record data cannot forge lines of the report."""
+    escaped = "".join(
+        char if char.isprintable() and char not in '"\\' else f"\\{ord(char):03d}" for char in text
+    )
+    return f'"{escaped}"'
 
 
 def record_dict(rrset: RRset) -> dict[str, Any]:
@@ -268,7 +278,7 @@ def format_report(report: Report) -> str:
 
 
 def _server_line(s: Server) -> str:
-    where = s.url if s.path else f"{s.host}:{s.port}"
+    where = s.url if s.protocol in DAV_PROTOCOLS else f"{s.host}:{s.port}"
     return (
         f"  {s.protocol.value:<8} {where:<40} {s.security.value:<9} "
         f"from {s.label} (priority {s.priority}, weight {s.weight})"

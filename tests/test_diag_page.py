@@ -10,9 +10,14 @@ from flask.testing import FlaskClient
 from lxml import html
 
 from autoconf import create_app
+from autoconf.address import Address
 from autoconf.app import EXTENSION
 from autoconf.documents import FORMATS
 from autoconf.documents import NOT_AVAILABLE
+from autoconf.documents import ClientFormat
+from autoconf.documents import Inputs
+from autoconf.documents import Shown
+from autoconf.documents import show
 from autoconf.report import build_report
 from autoconf.web.diag import MAX_INPUT
 from tests.conftest import ZONE_FILE
@@ -78,13 +83,29 @@ def test_served_address_shows_everything(client: FlaskClient) -> None:
     assert client.get("/mail/config-v1.1.xml?emailaddress=alice@example.test").text == body
 
 
-@pytest.mark.parametrize("fmt", [f for f in FORMATS if f.render is None], ids=lambda f: f.key)
-def test_formats_not_in_this_build_say_so(client: FlaskClient, fmt: object) -> None:
-    """A format whose renderer is not in this build is listed with a note, not faked."""
+def test_every_format_has_its_card(client: FlaskClient) -> None:
+    """Each format of the registry has a card with the rendered document, or a note saying
+    it is not in this build; the profile card is the unsigned property list."""
     _, doc, _ = page(client, "alice@example.test")
-    article = doc.xpath(f"//article[@id='doc-{fmt.key}']")[0]  # type: ignore[attr-defined]
-    assert NOT_AVAILABLE in article.text_content()
-    assert not article.xpath(".//pre")
+    for fmt in FORMATS:
+        card = doc.xpath(f"//article[@id='doc-{fmt.key}']")[0]
+        assert bool(card.xpath(".//pre")) is (fmt.render is not None), fmt.key
+    profile = doc.xpath("//article[@id='doc-profile']//pre")[0].text_content()
+    assert "<string>alice@example.test</string>" in profile and "<plist" in profile
+
+
+def test_format_without_renderer_is_not_faked(app: Flask) -> None:
+    """A format whose renderer is not in this build shows a note and no document."""
+    state = app.extensions[EXTENSION]
+    provider = state.discoverer.provider("example.test")
+    inputs = Inputs(
+        templates=state.templates,
+        settings=state.settings,
+        provider=provider,
+        address=Address(local_part="alice", domain="example.test"),
+    )
+    pending = ClientFormat(key="future", title="Future format", readers="", request="")
+    assert show(pending, inputs) == Shown(format=pending, note=NOT_AVAILABLE)
 
 
 def test_refusals_show_the_error_document(client: FlaskClient) -> None:

@@ -13,10 +13,14 @@ PURE = [
     "autoconf.model",
     "autoconf.discovery",
     "autoconf.checks",
+    "autoconf.clientread",
+    "autoconf.report",
     "autoconf.errors",
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",
     "autoconf.formats.autodiscover_json",
+    "autoconf.formats.mobileconfig",
+    "autoconf.signing",
 ]
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import plistlib
 import re
 import runpy
 import socket
 import string
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -34,6 +36,7 @@ from tests.pox import POX_PATH
 from tests.pox import XML
 from tests.pox import activesync_body
 from tests.pox import outlook_body
+from tests.routes import route_urls
 from tests.servers import deployed_gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,16 +128,6 @@ def create_knot_app(knot: Knot) -> Flask:
 
 
 # --- never ask for credentials -------------------------------------------------------------
-
-
-def route_urls(app: Flask) -> list[str]:
-    """A concrete URL for every rule, variables filled with an address."""
-    urls = []
-    for rule in app.url_map.iter_rules():
-        built = rule.build({name: "alice@example.test" for name in rule.arguments})
-        assert built is not None
-        urls.append(built[1])
-    return urls
 
 
 @pytest.mark.parametrize("headers", CREDENTIALS, ids=["none", "basic", "bearer", "ntlm", "nego"])
@@ -330,6 +323,37 @@ def test_no_format_tells_mailboxes_apart(client: FlaskClient, local: str) -> Non
         assert answer.data == expected.data.replace(
             b"alice@example.test", _xml(address).encode()
         ), other
+
+
+#: Keys derived from the address by hashing (the profile's install identity), not echoes.
+IDENTITY_KEYS = frozenset({"PayloadUUID", "PayloadIdentifier"})
+
+
+def _profile_shape(value: Any, address: str) -> Any:
+    """A profile with the address written as ADDRESS and identity keys dropped."""
+    if isinstance(value, dict):
+        return {k: _profile_shape(v, address) for k, v in value.items() if k not in IDENTITY_KEYS}
+    if isinstance(value, list):
+        return [_profile_shape(v, address) for v in value]
+    return value.replace(address, "ADDRESS") if isinstance(value, str) else value
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
+@given(local_parts)
+def test_profiles_differ_only_in_the_address(client: FlaskClient, local: str) -> None:
+    """Apple profiles carry the address (no placeholders exist there): apart from it and
+    the identity derived from it, any mailbox's profile is alice's."""
+    try:
+        address = str(parse_address(f"{local}@example.test"))
+    except AutoconfError:
+        return
+    shapes = []
+    for who in ("alice@example.test", address):
+        query = urllib.parse.urlencode({"emailaddress": who})
+        response = send(client, "GET", f"/mobileconfig?{query}", None)
+        assert response.status_code == 200
+        shapes.append(_profile_shape(plistlib.loads(response.data), who))
+    assert shapes[0] == shapes[1]
 
 
 def _xml(text: str) -> str:

@@ -40,6 +40,7 @@ from tests.pox import outlook_body
 from tests.pox import parse
 from tests.pox import texts
 from tests.pox import thunderbird_body
+from tests.routes import route_urls
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 ALICE = "alice@example.test"
@@ -305,16 +306,6 @@ def test_v2_path_form(client: FlaskClient, tail: str, protocol: str) -> None:
 # --- every route, any method ----------------------------------------------------------------
 
 
-def routes(app: Flask) -> list[str]:
-    """A concrete URL for every rule (fixed segments as written, variables an address)."""
-    urls = []
-    for rule in app.url_map.iter_rules():
-        built = rule.build({name: ALICE for name in rule.arguments})
-        assert built is not None
-        urls.append(built[1])
-    return urls
-
-
 @settings(suppress_health_check=FIXTURES, max_examples=120, deadline=None)
 @given(
     st.data(),
@@ -325,7 +316,7 @@ def test_any_route_any_method(
     app: Flask, client: FlaskClient, data: st.DataObject, method: str, body: bytes
 ) -> None:
     """Every route with every method (and a small body): a 2xx-4xx answer, never 401."""
-    url = data.draw(st.sampled_from(routes(app)))
+    url = data.draw(st.sampled_from(route_urls(app)))
     response = client.open(url, method=method, data=body, headers={"Host": "example.test"})
     assert 200 <= response.status_code < 500
     assert response.status_code != 401 and "WWW-Authenticate" not in response.headers

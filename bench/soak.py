@@ -7,7 +7,8 @@ deployed (deploy/gunicorn.conf.py), answering from a real Knot DNS.
 Passes (exit 0) when wrk saw no 5xx and no connection errors (connect, read, write,
 timeout) and no worker's RSS grew by more than --rss-slack MiB between the end of the
 warm-up and the end of the soak. Worker recycling (max_requests) is switched off so a
-leak cannot hide behind restarts; --recycle keeps the deployed value instead.
+leak cannot hide behind restarts; --recycle keeps the deployed value instead (then only
+statuses and connection errors are judged: restarted workers have new PIDs).
 Needs wrk (Debian package ``wrk``) and knotd (``knot``). Not part of the test suite.
 """
 
@@ -144,9 +145,9 @@ def report(
         failures.append(f"{server_errors} responses were 5xx")
     if any(errors.values()):
         failures.append(f"connection errors {errors}")
-    if set(after) != set(before):
+    if set(after) != set(before) and not args.recycle:
         failures.append("workers were replaced during the soak")
-    if any(g > args.rss_slack for g in growth.values()):
+    if not args.recycle and any(g > args.rss_slack for g in growth.values()):
         failures.append(f"RSS grew by more than {args.rss_slack} MiB: {growth}")
     print("PASS" if not failures else "FAIL: " + "; ".join(failures))
     return not failures

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -25,6 +27,8 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.model import Authentication
 from autoconf.model import Username
+from autoconf.signing import Signer
+from autoconf.signing import load_signer
 
 ENV_PREFIX = "AUTOCONF_"
 ENV_CONFIG = "AUTOCONF_CONFIG"
@@ -46,7 +50,16 @@ _DOMAIN_KEYS = {
     "authentication": "password-cleartext",
     "activesync_url": "",
 }
-_TOP_KEYS = {"dns", "http", "domains"}
+_MOBILECONFIG_KEYS = {
+    "sign_cert": "",
+    "sign_key": "",
+    "sign_chain": "",
+    "organization": "",
+    "identifier_prefix": "",
+}
+_TOP_KEYS = {"dns", "http", "domains", "mobileconfig"}
+#: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
+_IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +83,17 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MobileconfigSettings:
+    """Apple configuration profiles: naming, and the signer when one is configured."""
+
+    #: ``PayloadOrganization``; "" means the domain's display name.
+    organization: str = ""
+    #: Start of every ``PayloadIdentifier``; "" means derived from the served domain.
+    identifier_prefix: str = ""
+    signer: Signer | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The validated configuration."""
 
@@ -80,6 +104,7 @@ class Settings:
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
     source: str = "<mapping>"
+    mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
 
     @property
     def trusted_hosts(self) -> frozenset[str]:
@@ -160,6 +185,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -190,6 +216,7 @@ def settings_from_mapping(
         domains=domains,
         aliases=aliases,
         source=source,
+        mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
 
 
@@ -248,6 +275,39 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
     )
 
 
+def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:
+    paths = {key: _path(table, key, base_dir) for key in ("sign_cert", "sign_key", "sign_chain")}
+    if bool(paths["sign_cert"]) != bool(paths["sign_key"]):
+        raise ConfigError("mobileconfig.sign_cert, mobileconfig.sign_key: give both or neither")
+    if paths["sign_chain"] and not paths["sign_cert"]:
+        raise ConfigError("mobileconfig.sign_chain: needs sign_cert and sign_key")
+    signer = None
+    if paths["sign_cert"] and paths["sign_key"]:
+        signer = load_signer(
+            cert=paths["sign_cert"], key=paths["sign_key"], chain=paths["sign_chain"]
+        )
+    organization = _label(table["organization"], "mobileconfig.organization")
+    prefix = table["identifier_prefix"]
+    if not isinstance(prefix, str) or len(prefix) > 100:
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be a string of at most 100 characters"
+        )
+    if prefix and not _IDENTIFIER_PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be reverse-DNS style, e.g. 'com.example.mail'"
+        )
+    return MobileconfigSettings(
+        organization=organization.strip(), identifier_prefix=prefix, signer=signer
+    )
+
+
+def _path(table: Mapping[str, Any], key: str, base_dir: Path) -> Path | None:
+    value = table[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"mobileconfig.{key}: must be a file path")
+    return base_dir / value if value.strip() else None
+
+
 def _profile(name: str, raw: Any, where: str) -> DomainProfile:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: must be a table")
@@ -256,9 +316,7 @@ def _profile(name: str, raw: Any, where: str) -> DomainProfile:
     aliases = tuple(_domain(a, f"{where}.aliases") for a in _strings(table, "aliases", where))
     if name in aliases:
         raise ConfigError(f"{where}.aliases: a domain cannot be its own alias")
-    display_name = table["display_name"]
-    if not isinstance(display_name, str) or len(display_name) > 200:
-        raise ConfigError(f"{where}.display_name: must be a string of at most 200 characters")
+    display_name = _label(table["display_name"], f"{where}.display_name")
     return DomainProfile(
         display_name=display_name.strip() or name,
         username=_choice(Username, table["username"], f"{where}.username"),
@@ -287,6 +345,17 @@ def _https_url(value: Any, where: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or any(c in value for c in "<>\"' \n"):
         raise ConfigError(f"{where}: must be an https:// URL")
+    return value
+
+
+def _label(value: Any, where: str) -> str:
+    """A name shown to users: at most 200 printable characters. Control characters (or
+    undecodable bytes from the environment) cannot be written into XML or a property list,
+    so they are refused here rather than failing every request."""
+    if not isinstance(value, str) or len(value) > 200:
+        raise ConfigError(f"{where}: must be a string of at most 200 characters")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ConfigError(f"{where}: must not contain control characters or invalid UTF-8")
     return value
 
 

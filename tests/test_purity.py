@@ -17,6 +17,8 @@ PURE = [
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",
     "autoconf.formats.autodiscover_json",
+    "autoconf.formats.mobileconfig",
+    "autoconf.signing",
 ]
 
 

@@ -20,6 +20,8 @@ XML = "text/xml; charset=utf-8"
 JSON = "application/json"
 AUTOCONFIG = "https://autoconfig.lab.test"
 AUTODISCOVER = "https://autodiscover.lab.test"
+DAV = "https://autoconfig.dav.lab.test"
+APPLE = "application/x-apple-aspen-config"
 POX_POST = ("-H", "Content-Type: text/xml; charset=utf-8", "--data-binary")
 
 #: (URL, curl options, status, Content-Type prefix) for each documented request.
@@ -59,6 +61,12 @@ ENDPOINTS = [
         400,
         JSON,
     ),
+    (f"{AUTOCONFIG}/mobileconfig?emailaddress=alice%40lab.test", (), 200, APPLE),
+    (f"{AUTOCONFIG}/email.mobileconfig?email=alice%40lab.test", (), 200, APPLE),
+    (f"{AUTOCONFIG}/mobileconfig", (), 400, ""),
+    (f"{DAV}/.well-known/caldav", (), 307, ""),
+    (f"{DAV}/.well-known/carddav", ("-X", "PROPFIND"), 307, ""),
+    (f"{AUTOCONFIG}/.well-known/caldav", (), 404, ""),
     (f"{AUTOCONFIG}/healthz", (), 200, JSON),
     (f"{AUTOCONFIG}/readyz", (), 200, JSON),
     (f"{AUTOCONFIG}/metrics", (), 200, "text/plain"),

@@ -42,7 +42,7 @@ class Variant:
     @property
     def pox(self) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]:
         """What POX 2006a carries: the preferred server of each protocol, in order."""
-        return _first_per_protocol(self.incoming), _first_per_protocol(self.outgoing)
+        return first_per_protocol(self.incoming), first_per_protocol(self.outgoing)
 
     @property
     def served(self) -> bool:
@@ -50,7 +50,7 @@ class Variant:
         return bool(self.incoming and self.outgoing)
 
 
-def _first_per_protocol(servers: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
+def first_per_protocol(servers: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
     seen: dict[str, Endpoint] = {}
     for server in servers:
         seen.setdefault(server.protocol, server)

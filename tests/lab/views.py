@@ -6,6 +6,7 @@ compared with each other and with the variant's expectation.
 
 from __future__ import annotations
 
+import plistlib
 from typing import Any
 
 from lxml import etree
@@ -123,4 +124,46 @@ def pox_request(address: str) -> str:
         f"<EMailAddress>{address}</EMailAddress>"
         f"<AcceptableResponseSchema>{response}</AcceptableResponseSchema>"
         "</Request></Autodiscover>"
+    )
+
+
+def dav_from_config_xml(body: bytes) -> tuple[str, ...]:
+    """CalDAV then CardDAV URLs of a config-v1.1 document (``calendar``/``addressBook``)."""
+    root = etree.fromstring(body)
+    calendars = [c.findtext("url") for c in root.iterfind("calendar")]
+    books = [b.findtext("url") for b in root.iterfind("addressBook")]
+    return tuple(calendars + books)
+
+
+def from_profile(body: bytes) -> tuple[tuple[Endpoint, Endpoint], tuple[str, ...]]:
+    """The single mail account (incoming, outgoing) and DAV principal URLs of an Apple
+    profile. ``*UseSSL`` cannot tell implicit TLS from STARTTLS: ``security`` is ``tls``
+    when it is set (callers compare with :func:`apple_security`)."""
+    payloads = plistlib.loads(body)["PayloadContent"]
+    mail = next(p for p in payloads if p["PayloadType"] == "com.apple.mail.managed")
+    protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}[mail["EmailAccountType"]]
+
+    def endpoint(direction: str, kind: str) -> Endpoint:
+        key = f"{direction}MailServer"
+        return Endpoint(
+            protocol=kind,
+            host=mail[f"{key}HostName"],
+            port=mail[f"{key}PortNumber"],
+            security="tls" if mail[f"{key}UseSSL"] else "plain",
+        )
+
+    dav = tuple(
+        p[f"{prefix}PrincipalURL"]
+        for kind, prefix in (("caldav", "CalDAV"), ("carddav", "CardDAV"))
+        for p in payloads
+        if p["PayloadType"] == f"com.apple.{kind}.account"
+    )
+    return (endpoint("Incoming", protocol), endpoint("Outgoing", "smtp")), dav
+
+
+def apple_security(endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` as an Apple profile can express it (any TLS is ``UseSSL``)."""
+    security = "plain" if endpoint.security == "plain" else "tls"
+    return Endpoint(
+        protocol=endpoint.protocol, host=endpoint.host, port=endpoint.port, security=security
     )

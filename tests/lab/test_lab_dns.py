@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ import pytest
 from tests.lab.lab import KNOT_PORT
 from tests.lab.lab import Lab
 from tests.lab.lab import header_flags
+from tests.lab.variants import lab_config
+from tests.servers import ROOT
+from tests.servers import to_toml
 
 pytestmark = pytest.mark.lab
 
@@ -48,3 +53,38 @@ def test_knot_signs_the_lab_zone(lab: Lab) -> None:
     """Knot answers lab.test with RRSIGs (automatic signing, ECDSA P-256 = algorithm 13)."""
     answer = lab.dig("+dnssec", "SRV", "_imaps._tcp.lab.test", port=KNOT_PORT)
     assert re.search(r"\sRRSIG\s+SRV 13 ", answer), answer
+
+
+@pytest.mark.parametrize(
+    ("dnssec", "domain", "served"),
+    [
+        (True, "hosted.lab.test", True),
+        (True, "unsigned.test", False),
+        (False, "hosted.lab.test", False),
+        (False, "unsigned.test", False),
+    ],
+)
+def test_out_of_domain_targets_need_dnssec_trust_and_the_ad_bit(
+    lab: Lab, dnssec: bool, domain: str, served: bool
+) -> None:
+    """``autoconf check`` inside the lab, through the validating resolver: a target outside
+    the domain is kept only with ``dns.dnssec = true`` AND an answer carrying AD; otherwise
+    it is dropped, with the reason shown."""
+    config = lab_config()
+    config["dns"]["dnssec"] = dnssec
+    path = lab.workdir / f"check-dnssec-{dnssec}.toml"
+    path.write_text(to_toml(config))
+    done = lab.ns.run(
+        sys.executable, "-m", "autoconf", "check", f"alice@{domain}", "--json",
+        "--config", str(path), cwd=ROOT,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    hosts = {server["host"] for server in report["servers"]}
+    if served:
+        assert hosts == {"imap.provider.test", "smtp.provider.test"}
+        assert report["dropped"] == []
+    else:
+        assert hosts == set()
+        dropped = {d["target"] for d in report["dropped"]}
+        assert dropped == {"imap.provider.test", "smtp.provider.test"}
+        assert all("outside" in d["reason"] for d in report["dropped"]), report["dropped"]

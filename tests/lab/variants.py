@@ -7,6 +7,7 @@ regression that makes every format agree on a wrong answer still fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +129,7 @@ WITH_AUTOCONFIG = tuple(v for v in SERVED if v.has_autoconfig)
 BY_DOMAIN = {v.domain: v for v in VARIANTS}
 
 
-def lab_config() -> dict[str, object]:
+def lab_config() -> dict[str, Any]:
     """The service's configuration in the lab: live DNS through the validating resolver."""
     return {
         "dns": {"nameservers": ["127.0.0.1"], "timeout": 2.0, "dnssec": True},

@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from typing import Any
 
 import click
 
-from autoconf.address import parse_address
+from autoconf.address import Address
 from autoconf.address import parse_domain
-from autoconf.checks import extra_findings
-from autoconf.checks import extra_questions
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
-from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import SERVICES
-from autoconf.discovery import DomainProfile
 from autoconf.discovery import is_context_path
-from autoconf.errors import AutoconfError
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
-from autoconf.model import Finding
-from autoconf.model import Protocol
-from autoconf.model import RRset
+from autoconf.livecheck import Agreement
+from autoconf.livecheck import Fetcher
+from autoconf.livecheck import Outcome
+from autoconf.livecheck import check_live
+from autoconf.livecheck import format_outcomes
+from autoconf.report import Report
+from autoconf.report import build_report
+from autoconf.report import format_report
+from autoconf.report import parse_target
 from autoconf.service import Discoverer
 
 config_option = click.option(
@@ -76,175 +78,110 @@ def serve(bind: str, workers: int, threads: int, config_path: str | None) -> Non
     run(bind=bind, workers=workers, threads=threads)
 
 
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise click.BadParameter("must be an http(s)://host[:port] base URL without a query")
+    return value
+
+
 @main.command()
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--url",
+    callback=_base_url,
+    help="Also fetch the live endpoints under this base URL (e.g. "
+    "https://autoconfig.example.org) and compare them with DNS.",
+)
+@click.option("--cafile", type=click.Path(dir_okay=False, exists=True), help="CA bundle (PEM).")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 120),
+    help="Seconds per HTTP request.",
+)
+@click.option(
+    "--host-header",
+    default="",
+    help="With --url: send this Host header (a deployment reached by IP address).",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    help="With --url: check only these probes or formats (thunderbird, pox, mobilesync, "
+    "v2, or a probe key); repeatable.",
+)
 @config_option
-def check(target: str, as_json: bool, config_path: str | None) -> None:
+def check(
+    target: str,
+    as_json: bool,
+    url: str | None,
+    cafile: str | None,
+    timeout: float,
+    host_header: str,
+    only: tuple[str, ...],
+    config_path: str | None,
+) -> None:
     """Show what clients are told for ADDRESS or DOMAIN, every record seen, what was
-    dropped and why, and lint findings. Exit status 1 when something is wrong."""
+    dropped and why, and lint findings. Exit status 1 when something is wrong.
+
+    With --url, fetch the deployment's live answers, read them as the clients do and
+    compare them with DNS: exit status 0 when every format agrees, 1 otherwise.
+    """
     settings = _load(config_path)
     try:
-        domain = parse_address(target).domain if "@" in target else parse_domain(target)
+        address, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
-    report = build_report(settings, domain)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=False))
-    else:
-        click.echo(format_report(report))
-    sys.exit(0 if report["ok"] else 1)
-
-
-def build_report(settings: Settings, domain: str) -> dict[str, Any]:
-    """Everything ``check`` knows about ``domain``, as JSON-ready data."""
     from autoconf.app import make_source
 
-    discoverer = Discoverer(settings, make_source(settings.dns))
-    primary = settings.primary_of(domain)
-    report: dict[str, Any] = {
-        "domain": domain,
-        "served": primary is not None,
-        "primary": primary or domain,
-        "servers": [],
-        "records": [],
-        "dropped": [],
-        "findings": [],
-        "error": None,
-    }
-    if primary is None:
-        report["findings"].append(
-            _finding(
-                Finding(
-                    severity="error",
-                    code="not-served",
-                    message=f"{domain} is not in [domains]: the service answers 404 "
-                    "without asking DNS",
-                )
-            )
-        )
-    name = primary or domain
-    profile = settings.domains.get(name) or DomainProfile(display_name=name)
-    try:
-        lookup = discoverer.lookup(name, profile)
-    except AutoconfError as exc:
-        report["error"] = exc.detail
-        report["ok"] = False
-        return report
-    provider = lookup.provider
-    extra = discoverer.source.ask(extra_questions(provider))
-    report["servers"] = [
-        {
-            "protocol": s.protocol.value,
-            "host": s.host,
-            "port": s.port,
-            "security": s.security.value,
-            "authentication": s.authentication.value,
-            "username": s.username.value,
-            "label": s.label,
-            "priority": s.priority,
-            "weight": s.weight,
-            **({"url": s.url} if s.protocol in DAV_PROTOCOLS else {}),
-        }
-        for s in (
-            *provider.incoming,
-            *provider.outgoing,
-            *provider.of(Protocol.CALDAV),
-            *provider.of(Protocol.CARDDAV),
-        )
-    ]
-    report["records"] = [_record(r) for r in (*lookup.answers.values(), *extra.values())]
-    report["dropped"] = [
-        {
-            "label": d.label,
-            "target": d.record.target or ".",
-            "port": d.record.port,
-            "priority": d.record.priority,
-            "weight": d.record.weight,
-            "reason": d.reason,
-        }
-        for d in provider.dropped
-    ]
-    report["findings"].extend(
-        _finding(f) for f in (*provider.findings, *extra_findings(provider, extra))
+    report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
+    if url is None:
+        _emit(report.as_dict() if as_json else format_report(report))
+        sys.exit(0 if report.ok else 1)
+    address = address or Address(local_part=SAMPLE_LOCAL_PART, domain=domain)
+    outcomes = _live(
+        report, url, address, Fetcher(timeout=timeout, cafile=cafile, host=host_header), only
     )
-    report["ok"] = report["served"] and not any(
-        f["severity"] == "error" for f in report["findings"]
-    )
-    return report
+    ok = report.provider is not None and all(o.status is Agreement.AGREE for o in outcomes)
+    if as_json:
+        live = {"domain": domain, "address": str(address), "url": url, "ok": ok}
+        _emit({**live, "live": [o.as_dict() for o in outcomes], "dns": report.as_dict()})
+    else:
+        _emit(_live_text(report, url, address, outcomes, ok))
+    sys.exit(0 if ok else 1)
 
 
-def _record(rrset: RRset) -> dict[str, Any]:
-    data: list[str] = [
-        f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
-    ]
-    data += [_txt_presentation(t) for t in rrset.txt] + list(rrset.rdata)
-    return {
-        "name": rrset.name,
-        "type": rrset.rdtype,
-        "status": rrset.status.value,
-        "ttl": rrset.ttl,
-        "authenticated": rrset.authenticated,
-        "data": data,
-        **({"error": rrset.error} if rrset.error else {}),
-    }
+def _live(
+    report: Report, url: str, address: Address, fetch: Fetcher, only: tuple[str, ...]
+) -> tuple[Outcome, ...]:
+    if report.provider is None:  # DNS failed: nothing to compare with
+        return ()
+    return check_live(url, report.provider, address, fetch, only=only)
 
 
-def _txt_presentation(text: str) -> str:
-    """A TXT string as in a zone file: quotes, backslashes and control characters escaped
-    as ``\\DDD``, so hostile record data cannot forge lines of the report."""
-    escaped = "".join(
-        char if char.isprintable() and char not in '"\\' else f"\\{ord(char):03d}" for char in text
-    )
-    return f'"{escaped}"'
+#: Local part used when only a domain is given (documents that carry the address).
+SAMPLE_LOCAL_PART = "autoconf-check"
 
 
-def _finding(finding: Finding) -> dict[str, str]:
-    return {
-        "severity": finding.severity,
-        "code": finding.code,
-        "message": finding.message,
-        "reference": finding.reference,
-    }
+def _emit(output: str | dict[str, Any]) -> None:
+    click.echo(output if isinstance(output, str) else json.dumps(output, indent=2))
 
 
-def format_report(report: dict[str, Any]) -> str:
-    """The human-readable form of :func:`build_report`."""
-    served = "served" if report["served"] else "NOT served"
-    alias = f", alias of {report['primary']}" if report["primary"] != report["domain"] else ""
-    lines = [f"{report['domain']} ({served}{alias})"]
-    if report["error"]:
-        lines.append(f"DNS error: {report['error']}")
-    lines.append("\nSettings (in the order clients are told):")
-    for s in report["servers"]:
-        where = s.get("url") or f"{s['host']}:{s['port']}"
-        lines.append(
-            f"  {s['protocol']:<8} {where:<40} {s['security']:<9} "
-            f"from {s['label']} (priority {s['priority']}, weight {s['weight']})"
-        )
-    if not report["servers"]:
-        lines.append("  (none)")
-    lines.append("\nRecords seen:")
-    for r in report["records"]:
-        detail = "; ".join(r["data"]) or r.get("error", "")
-        ad = " authenticated" if r["authenticated"] else ""
-        lines.append(
-            f"  {r['name']:<40} {r['type']:<5} {r['status']:<8} ttl={r['ttl']}{ad} {detail}"
-        )
-    if report["dropped"]:
-        lines.append("\nDropped:")
-        for d in report["dropped"]:
-            lines.append(
-                f"  {d['label']} {d['priority']} {d['weight']} {d['port']} "
-                f"{d['target']}: {d['reason']}"
-            )
-    lines.append("\nFindings:")
-    for f in report["findings"]:
-        ref = f" [{f['reference']}]" if f["reference"] else ""
-        lines.append(f"  {f['severity']:<7} {f['code']}: {f['message']}{ref}")
-    if not report["findings"]:
-        lines.append("  (none)")
-    lines.append("\nOK" if report["ok"] else "\nPROBLEMS FOUND")
+def _live_text(
+    report: Report, url: str, address: Address, outcomes: tuple[Outcome, ...], ok: bool
+) -> str:
+    lines = [report.verdict]
+    if report.error:
+        lines.append(f"DNS error: {report.error}: nothing to compare with")
+    else:
+        lines += [f"\nLive answers under {url} for {address}, read as the clients do:", ""]
+        lines.append(format_outcomes(outcomes))
+    lines.append("\nALL FORMATS AGREE WITH DNS" if ok else "\nDISAGREEMENTS FOUND")
     return "\n".join(lines)
 
 

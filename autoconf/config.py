@@ -43,6 +43,7 @@ _DNS_KEYS = {
     "dnssec": False,
 }
 _HTTP_KEYS = {"max_body_bytes": 16384, "trusted_hosts": []}
+_DIAGNOSTICS_KEYS = {"enabled": True}
 _DOMAIN_KEYS = {
     "aliases": [],
     "display_name": "",
@@ -57,7 +58,7 @@ _MOBILECONFIG_KEYS = {
     "organization": "",
     "identifier_prefix": "",
 }
-_TOP_KEYS = {"dns", "http", "domains", "mobileconfig"}
+_TOP_KEYS = {"dns", "http", "diagnostics", "domains", "mobileconfig"}
 #: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
@@ -83,6 +84,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosticsSettings:
+    """The admin page at ``/`` (README "Diagnostics")."""
+
+    #: On by default: it shows only what public DNS and the client endpoints already tell
+    #: anyone, and only for served domains.
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MobileconfigSettings:
     """Apple configuration profiles: naming, and the signer when one is configured."""
 
@@ -103,6 +113,7 @@ class Settings:
     domains: dict[str, DomainProfile]
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
 
@@ -185,6 +196,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    diagnostics_table = _section(data, "diagnostics", _DIAGNOSTICS_KEYS)
     mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
@@ -215,6 +227,7 @@ def settings_from_mapping(
         ),
         domains=domains,
         aliases=aliases,
+        diagnostics=DiagnosticsSettings(enabled=_bool(diagnostics_table, "enabled", "diagnostics")),
         source=source,
         mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
@@ -372,6 +385,13 @@ def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
     value = table[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}.{key}: must be a list of strings")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false")
     return value
 
 

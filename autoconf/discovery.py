@@ -128,6 +128,15 @@ class TrustPolicy:
             return "target outside the domain (DNSSEC-validated, but dnssec trust is off)"
         return "target outside the domain and not under a trusted suffix (RFC 6186 §6)"
 
+    def acceptance(self, target: str, domain: str) -> str:
+        """Why a served ``target`` was accepted: the counterpart of :meth:`refusal`."""
+        if _within(target, domain):
+            return f"inside {domain}"
+        for suffix in self.trusted_suffixes:
+            if _within(target, suffix):
+                return f"under the trusted suffix {suffix}"
+        return "outside the domain, accepted on the DNSSEC AD bit"
+
 
 def _within(name: str, suffix: str) -> bool:
     return name == suffix or name.endswith("." + suffix)

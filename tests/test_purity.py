@@ -13,6 +13,8 @@ PURE = [
     "autoconf.model",
     "autoconf.discovery",
     "autoconf.checks",
+    "autoconf.clientread",
+    "autoconf.report",
     "autoconf.errors",
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",

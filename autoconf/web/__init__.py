@@ -7,6 +7,7 @@ from flask import Flask
 from autoconf.web import autodiscover
 from autoconf.web import autodiscover_json
 from autoconf.web import dav
+from autoconf.web import diag
 from autoconf.web import errors
 from autoconf.web import health
 from autoconf.web import hosts
@@ -14,6 +15,7 @@ from autoconf.web import instrument
 from autoconf.web import mobileconfig
 from autoconf.web import routing
 from autoconf.web import thunderbird
+from autoconf.web.common import state
 
 
 def init_app(app: Flask) -> None:
@@ -25,6 +27,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(mobileconfig.bp)
     app.register_blueprint(dav.bp)
     app.register_blueprint(health.bp)
+    with app.app_context():
+        diagnostics = state().settings.diagnostics.enabled
+    if diagnostics:
+        app.register_blueprint(diag.bp)
+        errors.RENDERERS[diag.bp.name] = diag.error_page
     errors.init_app(app)
     instrument.init_app(app)
     hosts.init_app(app)

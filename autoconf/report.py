@@ -1,0 +1,296 @@
+"""What ``autoconf check`` prints and the diagnostics page shows: one report, one builder.
+
+The CLI and the page both call :func:`build_report`, so they cannot disagree about a
+domain. Free of Flask and dnspython: the record source comes in through the
+:class:`~autoconf.service.Discoverer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any
+
+from autoconf.address import Address
+from autoconf.address import parse_address
+from autoconf.address import parse_domain
+from autoconf.checks import extra_findings
+from autoconf.checks import extra_questions
+from autoconf.discovery import DAV_PROTOCOLS
+from autoconf.discovery import DomainProfile
+from autoconf.errors import AutoconfError
+from autoconf.model import Dropped
+from autoconf.model import Finding
+from autoconf.model import Protocol
+from autoconf.model import Provider
+from autoconf.model import RRset
+from autoconf.model import Server
+from autoconf.model import SrvRecord
+from autoconf.service import Discoverer
+from autoconf.service import Lookup
+
+
+def parse_target(text: str) -> tuple[Address | None, str]:
+    """ADDRESS or DOMAIN as typed -> (the address or None, the normalised domain).
+
+    :raises InvalidAddressError: when it is neither.
+    """
+    if "@" in text:
+        address = parse_address(text)
+        return address, address.domain
+    return None, parse_domain(text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The trust decision about one SRV record: served or dropped, and why."""
+
+    label: str
+    record: SrvRecord
+    kept: bool
+    reason: str
+
+
+def _not_served(domain: str) -> Finding:
+    return Finding(
+        severity="error",
+        code="not-served",
+        message=f"{domain} is not in [domains]: the service answers 404 without asking DNS",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """Everything known about one domain: settings, records, dropped targets, findings."""
+
+    domain: str
+    primary: str
+    served: bool
+    provider: Provider | None = None
+    #: Every answer seen: the service's questions first, then the lint-only ones.
+    records: tuple[RRset, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    #: Why no provider could be derived (DNS failure); "" otherwise.
+    error: str = ""
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def servers(self) -> tuple[Server, ...]:
+        """Every served server in the order clients are told: incoming, outgoing, DAV."""
+        if self.provider is None:
+            return ()
+        p = self.provider
+        return (*p.incoming, *p.outgoing, *p.of(Protocol.CALDAV), *p.of(Protocol.CARDDAV))
+
+    @property
+    def dropped(self) -> tuple[Dropped, ...]:
+        """Records seen but not served, each with its reason."""
+        return self.provider.dropped if self.provider else ()
+
+    @property
+    def ok(self) -> bool:
+        """Served, derived, and no finding of severity "error"."""
+        errors = any(f.severity == "error" for f in self.findings)
+        return self.served and not self.error and not errors
+
+    @property
+    def verdict(self) -> str:
+        """One line for the top of the page and of ``check``'s output."""
+        if not self.served:
+            return f"{self.domain} is not served here: clients get 404."
+        if self.error:
+            return f"DNS lookup failed for {self.primary}: clients get 503 until it answers."
+        assert self.provider is not None
+        counts = _counts(self.findings)
+        if not self.provider.usable:
+            return f"No usable settings for {self.primary}: clients get 404 ({counts})."
+        first_in, first_out = self.provider.incoming[0], self.provider.outgoing[0]
+        state = "OK" if self.ok else "Problems found"
+        return f"{state}: clients are told {_short(first_in)} and {_short(first_out)} ({counts})."
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``check --json`` form (a stable, documented shape)."""
+        return {
+            "domain": self.domain,
+            "served": self.served,
+            "primary": self.primary,
+            "verdict": self.verdict,
+            "servers": [server_dict(s) for s in self.servers],
+            "records": [record_dict(r) for r in self.records],
+            "dropped": [dropped_dict(d) for d in self.dropped],
+            "findings": [finding_dict(f) for f in self.findings],
+            "error": self.error or None,
+            "ok": self.ok,
+        }
+
+
+def _short(server: Server) -> str:
+    return f"{server.protocol.value.upper()} {server.host}:{server.port} ({server.security.value})"
+
+
+def _counts(findings: tuple[Finding, ...]) -> str:
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = True) -> Report:
+    """Look ``domain`` up afresh (no cache) and lint it.
+
+    An unserved domain is still looked up with a default profile when ``lint_unserved``
+    (the CLI: an admin preparing a domain); the page passes False so strangers cannot make
+    it query names of their choosing (security.md section 6).
+    """
+    primary = discoverer.settings.primary_of(domain)
+    base = Report(domain=domain, primary=primary or domain, served=primary is not None)
+    head = () if primary else (_not_served(domain),)
+    if primary is None and not lint_unserved:
+        return Report(domain=domain, primary=domain, served=False, findings=head)
+    name = primary or domain
+    profile = discoverer.settings.domains.get(name) or DomainProfile(display_name=name)
+    try:
+        lookup = discoverer.lookup(name, profile)
+    except AutoconfError as exc:
+        return replace(base, findings=head, error=exc.detail)
+    extra = discoverer.source.ask(extra_questions(lookup.provider))
+    findings = (*lookup.provider.findings, *extra_findings(lookup.provider, extra))
+    return replace(
+        base,
+        provider=lookup.provider,
+        records=(*lookup.answers.values(), *extra.values()),
+        findings=(*head, *findings),
+        decisions=_decisions(discoverer, lookup),
+    )
+
+
+def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
+    """Kept records (with the trust rule that admitted them), then dropped ones."""
+    provider = lookup.provider
+    policy = discoverer.settings.dns.trust
+    kept = (
+        Decision(
+            label=s.label,
+            record=SrvRecord(priority=s.priority, weight=s.weight, port=s.port, target=s.host),
+            kept=True,
+            reason=policy.acceptance(s.host, provider.domain),
+        )
+        for servers in provider.servers.values()
+        for s in servers
+    )
+    dropped = (
+        Decision(label=d.label, record=d.record, kept=False, reason=d.reason)
+        for d in provider.dropped
+    )
+    return (*kept, *dropped)
+
+
+def server_dict(server: Server) -> dict[str, Any]:
+    """JSON form of one served server."""
+    return {
+        "protocol": server.protocol.value,
+        "host": server.host,
+        "port": server.port,
+        "security": server.security.value,
+        "authentication": server.authentication.value,
+        "username": server.username.value,
+        "label": server.label,
+        "priority": server.priority,
+        "weight": server.weight,
+        **({"url": server.url} if server.protocol in DAV_PROTOCOLS else {}),
+    }
+
+
+def record_data(rrset: RRset) -> tuple[str, ...]:
+    """Presentation form of the records in an answer (SRV, then TXT, then others)."""
+    srv = (
+        f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
+    )
+    return (*srv, *(txt_presentation(t) for t in rrset.txt), *rrset.rdata)
+
+
+def txt_presentation(text: str) -> str:
+    """A TXT string as in a zone file: quotes, backslashes and control characters escaped
+    as ``\\DDD``, so hostile record data cannot forge lines of the report."""
+    escaped = "".join(
+        char if char.isprintable() and char not in '"\\' else f"\\{ord(char):03d}" for char in text
+    )
+    return f'"{escaped}"'
+
+
+def record_dict(rrset: RRset) -> dict[str, Any]:
+    """JSON form of one answer."""
+    return {
+        "name": rrset.name,
+        "type": rrset.rdtype,
+        "status": rrset.status.value,
+        "ttl": rrset.ttl,
+        "authenticated": rrset.authenticated,
+        "data": list(record_data(rrset)),
+        **({"error": rrset.error} if rrset.error else {}),
+    }
+
+
+def dropped_dict(dropped: Dropped) -> dict[str, Any]:
+    """JSON form of one dropped record."""
+    record = dropped.record
+    return {
+        "label": dropped.label,
+        "target": record.target or ".",
+        "port": record.port,
+        "priority": record.priority,
+        "weight": record.weight,
+        "reason": dropped.reason,
+    }
+
+
+def finding_dict(finding: Finding) -> dict[str, str]:
+    """JSON form of one finding."""
+    return {
+        "severity": finding.severity,
+        "code": finding.code,
+        "message": finding.message,
+        "reference": finding.reference,
+    }
+
+
+def format_report(report: Report) -> str:
+    """The human-readable form printed by ``autoconf check``."""
+    served = "served" if report.served else "NOT served"
+    alias = f", alias of {report.primary}" if report.primary != report.domain else ""
+    lines = [f"{report.domain} ({served}{alias})", report.verdict]
+    if report.error:
+        lines.append(f"DNS error: {report.error}")
+    lines += ["", "Settings (in the order clients are told):"]
+    lines += [_server_line(s) for s in report.servers] or ["  (none)"]
+    lines += ["", "Records seen:"]
+    lines += [_record_line(r) for r in report.records]
+    if report.dropped:
+        lines += ["", "Dropped:"]
+        lines += [
+            f"  {d.label} {d.record.priority} {d.record.weight} {d.record.port} "
+            f"{d.record.target or '.'}: {d.reason}"
+            for d in report.dropped
+        ]
+    lines += ["", "Findings:"]
+    lines += [_finding_line(f) for f in report.findings] or ["  (none)"]
+    lines += ["", "OK" if report.ok else "PROBLEMS FOUND"]
+    return "\n".join(lines)
+
+
+def _server_line(s: Server) -> str:
+    where = s.url if s.protocol in DAV_PROTOCOLS else f"{s.host}:{s.port}"
+    return (
+        f"  {s.protocol.value:<8} {where:<40} {s.security.value:<9} "
+        f"from {s.label} (priority {s.priority}, weight {s.weight})"
+    )
+
+
+def _record_line(r: RRset) -> str:
+    detail = "; ".join(record_data(r)) or r.error
+    ad = " authenticated" if r.authenticated else ""
+    return f"  {r.name:<40} {r.rdtype:<5} {r.status.value:<8} ttl={r.ttl}{ad} {detail}"
+
+
+def _finding_line(f: Finding) -> str:
+    ref = f" [{f.reference}]" if f.reference else ""
+    return f"  {f.severity:<7} {f.code}: {f.message}{ref}"

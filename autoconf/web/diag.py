@@ -1,0 +1,124 @@
+"""The diagnostics page at ``/`` (README "Diagnostics").
+
+One GET form, one result: the records, the trust decisions, the lint findings (from
+:func:`autoconf.report.build_report`, like ``autoconf check``) and every client's document
+(from :mod:`autoconf.documents`, i.e. the formats' own renderers). The blueprint is only
+registered when ``[diagnostics] enabled`` is true, so a disabled page is an unknown path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import request
+
+from autoconf.address import Address
+from autoconf.documents import Inputs
+from autoconf.documents import show_all
+from autoconf.errors import AutoconfError
+from autoconf.errors import DnsUnavailableError
+from autoconf.errors import InvalidAddressError
+from autoconf.report import Report
+from autoconf.report import build_report
+from autoconf.report import parse_target
+from autoconf.report import record_data
+from autoconf.web.common import state
+
+bp = Blueprint("diag", __name__)
+
+TEMPLATE = "diag.html"
+#: The longest address is 64 + 1 + 255 octets (RFC 5321 section 4.5.3.1); anything longer
+#: is refused before any parsing, and never echoed back.
+MAX_INPUT = 320
+#: Stand-in local part when only a domain was typed (documents that carry the address).
+SAMPLE_LOCAL_PART = "user"
+
+
+@bp.get("/")
+def page() -> Response:
+    """The form; with ``address`` also the diagnosis for its domain."""
+    typed = typed_input()
+    if not typed:
+        return page_response(render_page())
+    address, domain = parse_target(typed)
+    # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404).
+    discoverer = state().discoverer
+    discoverer.primary(domain)
+    report = build_report(discoverer, domain, lint_unserved=False)
+    # Documents are shown for the primary domain: Autodiscover clients asking for an alias
+    # address are first redirected there, Thunderbird gets the primary's document directly.
+    local_part = address.local_part if address else SAMPLE_LOCAL_PART
+    shown_for = Address(local_part=local_part, domain=report.primary)
+    response = page_response(render_page(typed=typed, report=report, address=shown_for))
+    if report.error:
+        # The same status and hint clients get while DNS fails.
+        response.status_code = DnsUnavailableError.http_status
+        response.headers["Retry-After"] = str(DnsUnavailableError().retry_after)
+    return response
+
+
+def typed_input() -> str:
+    """The ``address`` parameter, trimmed; over-long input is refused unseen."""
+    typed = request.args.get("address", "").strip()
+    if len(typed) > MAX_INPUT:
+        raise InvalidAddressError(f"longer than {MAX_INPUT} characters")
+    return typed
+
+
+def render_page(
+    *,
+    typed: str = "",
+    report: Report | None = None,
+    address: Address | None = None,
+    problem: str = "",
+) -> str:
+    """The whole page; every value is autoescaped by the template environment."""
+    current = state()
+    context: dict[str, Any] = {
+        "typed": typed,
+        "report": report,
+        "problem": problem,
+        "documents": (),
+        "cache": "uncached",
+        "max_input": MAX_INPUT,
+        "shown_for": "",
+        "record_data": record_data,
+    }
+    if report is not None and report.provider is not None and address is not None:
+        inputs = Inputs(
+            templates=current.templates,
+            settings=current.settings,
+            provider=report.provider,
+            address=address,
+        )
+        context["documents"] = show_all(inputs)
+        context["shown_for"] = str(address)
+    return current.templates.get_template(TEMPLATE).render(**context)
+
+
+def page_response(html: str, status: int = 200) -> Response:
+    """An HTML answer that no cache keeps and no other site may frame or script."""
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    # No script at all; styles are inline in the one template.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # The query string holds the address: keep it out of Referer headers.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def error_page(error: AutoconfError) -> Response:
+    """Errors of the page as the page itself, with the input shown again when short."""
+    typed = request.args.get("address", "").strip()
+    typed = typed if len(typed) <= MAX_INPUT else ""
+    problem = {
+        404: "This domain is not served here, so nothing was looked up.",
+        400: f"That is neither an e-mail address nor a domain name: {error.detail}.",
+    }.get(error.http_status, error.public_message)
+    return page_response(render_page(typed=typed, problem=problem), error.http_status)

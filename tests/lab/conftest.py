@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.util import find_spec
@@ -19,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.lab.lab import GUNICORN_CONF
-from tests.lab.lab import VHOST
 from tests.lab.lab import Lab
+from tests.lab.netns import NamespaceUnavailableError
 from tests.lab.variants import VARIANTS
 from tests.servers import ROOT
 
@@ -55,26 +53,16 @@ def _which(exe: str) -> str | None:
     return shutil.which(exe) or shutil.which(exe, path="/usr/sbin:/sbin")
 
 
-def _namespaces_usable() -> str:
-    """Why network namespaces cannot be used here, or "" when they can."""
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
-    if probe.returncode != 0:
-        return f"`ip netns` is unavailable: {probe.stderr.strip()}"
-    return ""
-
-
 @pytest.fixture(name="lab", scope="session")
 def fixture_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The whole lab for the session; namespace, processes and /etc/netns are removed after."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces, ports 53/80/443)")
     require(LAB_TOOLS)
-    if reason := _namespaces_usable():
-        pytest.skip(reason)
-    for shipped in (VHOST, GUNICORN_CONF):
-        if not shipped.is_file():
-            pytest.skip(f"{shipped.relative_to(VHOST.parents[2])} is not on this branch")
-    lab = Lab.start(tmp_path_factory.mktemp("lab"))
+    try:
+        lab = Lab.start(tmp_path_factory.mktemp("lab"))
+    except NamespaceUnavailableError as error:
+        pytest.skip(f"network namespaces are unavailable here: {error}")
     yield lab
     lab.close()
 

@@ -22,6 +22,10 @@ NETNS_ETC = Path("/etc/netns")
 HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
 
 
+class NamespaceUnavailableError(RuntimeError):
+    """This machine (or container) does not let us create network namespaces."""
+
+
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
@@ -38,7 +42,10 @@ class Namespace:
     def create(cls, resolver: str = "127.0.0.1") -> Namespace:
         """Add the namespace, bring ``lo`` up and write its resolv.conf and hosts."""
         namespace = cls(f"aclab-{secrets.token_hex(4)}")
-        _ip("netns", "add", namespace.name)
+        try:
+            _ip("netns", "add", namespace.name)
+        except subprocess.CalledProcessError as error:
+            raise NamespaceUnavailableError(error.stderr.decode(errors="replace")) from None
         try:
             _ip("-n", namespace.name, "link", "set", "lo", "up")
             namespace.etc.mkdir(parents=True)

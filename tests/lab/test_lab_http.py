@@ -12,6 +12,7 @@ import pytest
 
 from tests.lab.lab import Lab
 from tests.lab.views import from_config_xml
+from tests.lab.views import mobilesync_request
 from tests.lab.views import pox_request
 
 pytestmark = pytest.mark.lab
@@ -22,6 +23,7 @@ AUTOCONFIG = "https://autoconfig.lab.test"
 AUTODISCOVER = "https://autodiscover.lab.test"
 DAV = "https://autoconfig.dav.lab.test"
 APPLE = "application/x-apple-aspen-config"
+HTML = "text/html"
 POX_POST = ("-H", "Content-Type: text/xml; charset=utf-8", "--data-binary")
 
 #: (URL, curl options, status, Content-Type prefix) for each documented request.
@@ -39,6 +41,12 @@ ENDPOINTS = [
             "AutoDiscover/AutoDiscover.xml",
         )
     ],
+    (
+        f"{AUTODISCOVER}/autodiscover/autodiscover.xml",
+        (*POX_POST, mobilesync_request("alice@lab.test")),
+        200,  # Error 601: the lab configures no activesync_url
+        XML,
+    ),
     (f"{AUTODISCOVER}/autodiscover/autodiscover.xml", (), 200, XML),
     (f"{AUTODISCOVER}/autodiscover/autodiscover.xml?Email=alice%40lab.test", (), 200, XML),
     (
@@ -67,6 +75,9 @@ ENDPOINTS = [
     (f"{DAV}/.well-known/caldav", (), 307, ""),
     (f"{DAV}/.well-known/carddav", ("-X", "PROPFIND"), 307, ""),
     (f"{AUTOCONFIG}/.well-known/caldav", (), 404, ""),
+    (f"{AUTOCONFIG}/", (), 200, HTML),
+    (f"{AUTOCONFIG}/?address=alice%40dav.lab.test", (), 200, HTML),
+    (f"{AUTOCONFIG}/?address=bob%40unknown.example", (), 404, ""),
     (f"{AUTOCONFIG}/healthz", (), 200, JSON),
     (f"{AUTOCONFIG}/readyz", (), 200, JSON),
     (f"{AUTOCONFIG}/metrics", (), 200, "text/plain"),

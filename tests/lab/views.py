@@ -115,10 +115,11 @@ def from_pox(body: bytes) -> tuple[Servers, tuple[str, ...]]:
     return (tuple(incoming), tuple(outgoing)), tuple(dav)
 
 
-def pox_request(address: str) -> str:
-    """An Outlook POX request body for ``address`` (outlook 2006a response schema)."""
-    request = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
-    response = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+def pox_request(address: str, schema: str = "outlook") -> str:
+    """A POX request body for ``address`` (outlook 2006a or mobilesync 2006 response)."""
+    base = f"http://schemas.microsoft.com/exchange/autodiscover/{schema}"
+    request = f"{base}/requestschema/2006"
+    response = f"{base}/responseschema/2006{'a' if schema == 'outlook' else ''}"
     return (
         f'<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="{request}"><Request>'
         f"<EMailAddress>{address}</EMailAddress>"
@@ -167,3 +168,8 @@ def apple_security(endpoint: Endpoint) -> Endpoint:
     return Endpoint(
         protocol=endpoint.protocol, host=endpoint.host, port=endpoint.port, security=security
     )
+
+
+def mobilesync_request(address: str) -> str:
+    """An ActiveSync Autodiscover request body ([MS-ASCMD] 2.2.3)."""
+    return pox_request(address, "mobilesync")

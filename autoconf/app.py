@@ -12,13 +12,13 @@ from typing import Any
 import jinja2
 from flask import Flask
 
-from autoconf.config import DnsSettings
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
 from autoconf.metrics import Metrics
 from autoconf.model import RecordSource
 from autoconf.service import Discoverer
+from autoconf.sources import make_source
 from autoconf.templating import make_environment
 from autoconf.templating import templates_dir
 
@@ -35,21 +35,6 @@ class State:
     discoverer: Discoverer
     templates: jinja2.Environment
     metrics: Metrics
-
-
-def make_source(dns: DnsSettings, metrics: Metrics | None = None) -> RecordSource:
-    """Zone files when configured (offline), else live DNS (observed by ``metrics``)."""
-    from autoconf.dns_source import LiveSource
-    from autoconf.dns_source import ZoneSource
-
-    if dns.zone_files:
-        return ZoneSource(dns.zone_files)
-    return LiveSource(
-        nameservers=dns.nameservers,
-        timeout=dns.timeout,
-        dnssec=dns.trust.accept_dnssec,
-        observer=metrics.observe_dns if metrics else None,
-    )
 
 
 def create_app(
@@ -71,7 +56,7 @@ def create_app(
     metrics = Metrics()
     app.extensions[EXTENSION] = State(
         settings=settings,
-        discoverer=Discoverer(settings, source or make_source(settings.dns, metrics)),
+        discoverer=Discoverer(settings, source or make_source(settings.dns, metrics.observe_dns)),
         templates=make_environment(),
         metrics=metrics,
     )

@@ -137,7 +137,7 @@ def check(
         address, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
-    from autoconf.app import make_source
+    from autoconf.sources import make_source
 
     report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
     if url is None:

@@ -8,11 +8,11 @@ import pytest
 from flask import Flask
 
 from autoconf import create_app
-from autoconf.app import make_source
 from autoconf.config import settings_from_mapping
 from autoconf.model import Question
 from autoconf.model import RecordSource
 from autoconf.model import RRset
+from autoconf.sources import make_source
 from tests.conftest import config
 from tests.knot import Knot
 

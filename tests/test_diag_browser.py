@@ -19,6 +19,8 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the browser fixture reports it: a skip, or a failure in CI
     webdriver = None
 
@@ -107,7 +109,11 @@ def submit(driver: Any, base_url: str, text: str) -> None:
     field = driver.find_element(By.ID, label.get_attribute("for"))
     field.clear()
     field.send_keys(text)
+    before = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, "//form//button[@type='submit']").click()
+    # The click returns before the result page has replaced the form page (a busy CI
+    # machine showed the race): wait until the old document is gone.
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before))
 
 
 def cells(driver: Any, table: str) -> list[list[str]]:

@@ -198,6 +198,13 @@ def test_authorization_not_forwarded(running: CaddySite, upstream: Upstream) -> 
     assert "203.0.113.9" not in seen.headers.get("x-forwarded-for", "")
 
 
+def test_metrics_not_exposed(running: CaddySite, upstream: Upstream) -> None:
+    """/metrics is answered 404 by Caddy itself; Prometheus scrapes gunicorn directly."""
+    status, _, _ = https_request(running, "GET", "/metrics?marker=caddy-metrics")
+    assert status == 404
+    assert upstream.count("caddy-metrics") == 0
+
+
 def test_body_under_16k_is_passed(running: CaddySite, upstream: Upstream) -> None:
     """A 15 KiB POST reaches the app whole: the 413 below is the size limit, not POST."""
     status, _, _ = https_request(

@@ -300,6 +300,13 @@ def test_authorization_and_cookie_not_forwarded(running: Site, upstream: Upstrea
     assert seen.method == "POST"
 
 
+def test_metrics_not_exposed(running: Site, upstream: Upstream) -> None:
+    """/metrics is answered 404 by nginx itself; Prometheus scrapes gunicorn directly."""
+    status, _, _ = https_request(running, "GET", "/metrics?marker=metrics-edge")
+    assert status == 404
+    assert upstream.count("metrics-edge") == 0
+
+
 def test_forwarded_headers_set_by_proxy(running: Site, upstream: Upstream) -> None:
     """X-Forwarded-* come from nginx: the client's own X-Forwarded-For is replaced, not appended."""
     https_request(

@@ -1,0 +1,21 @@
+"""Build the record source the settings describe (shared by the app and the CLI)."""
+
+from __future__ import annotations
+
+from autoconf.config import DnsSettings
+from autoconf.dns_source import LiveSource
+from autoconf.dns_source import QueryObserver
+from autoconf.dns_source import ZoneSource
+from autoconf.model import RecordSource
+
+
+def make_source(dns: DnsSettings, observer: QueryObserver | None = None) -> RecordSource:
+    """Zone files when configured (offline), else live DNS (reporting to ``observer``)."""
+    if dns.zone_files:
+        return ZoneSource(dns.zone_files)
+    return LiveSource(
+        nameservers=dns.nameservers,
+        timeout=dns.timeout,
+        dnssec=dns.trust.accept_dnssec,
+        observer=observer,
+    )

@@ -277,12 +277,21 @@ def test_access_log_has_no_query_or_authorization(running: CaddySite) -> None:
         headers={"Authorization": SECRET_AUTH},
     )
     http_request(running, "GET", f"/mail/config-v1.1.xml?{SECRET_QUERY}", host=HOSTS[0])
+    https_request(
+        running,
+        "GET",
+        "/AutoDiscover/AutoDiscover.json/v1.0/v2-marker@example.com?Protocol=AutodiscoverV1",
+        host=HOSTS[1],
+    )
     deadline = time.monotonic() + 5
     text = ""
-    while time.monotonic() < deadline and text.count("\n") < 2:
+    while time.monotonic() < deadline and text.count("\n") < 3:
         text = running.access_log.read_text() if running.access_log.exists() else ""
         time.sleep(0.1)
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert any(entry["request"]["uri"] == "/mail/config-v1.1.xml" for entry in entries), text
-    for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0"):
+    assert any(
+        entry["request"]["uri"] == "/AutoDiscover/AutoDiscover.json/v1.0/" for entry in entries
+    ), text
+    for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0", "v2-marker"):
         assert secret not in text

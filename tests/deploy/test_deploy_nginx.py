@@ -473,9 +473,20 @@ def test_access_log_has_no_query_string_or_authorization(running: Site) -> None:
         headers={"Authorization": SECRET_AUTH},
         body=b"z" * (20 * 1024),
     )
+    https_request(
+        running,
+        "GET",
+        "/AutoDiscover/AutoDiscover.json/v1.0/v2-marker@example.com?Protocol=AutodiscoverV1",
+        host="autodiscover.example.com",
+    )
+    https_request(running, "GET", "/x/at-marker@example.com/y")
     log = running.access_log.read_text()
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]
     assert any(entry["path"] == "/mail/config-v1.1.xml" for entry in lines)
+    assert any(
+        entry["path"] == "/AutoDiscover/AutoDiscover.json/v1.0/-redacted-" for entry in lines
+    )
+    assert "v2-marker" not in log and "at-marker" not in log
     assert any(entry["status"] == 413 for entry in lines)
     for text in (
         log,

@@ -244,12 +244,15 @@ def test_nginx_t_accepts_optional_cache(
 
 
 def test_log_format_has_no_request_line_query_or_credentials(deploy_dir: Path) -> None:
-    """The access log format uses $uri and none of $request, $args, $query_string, Authorization."""
+    """The access log logs the path ($uri, with addresses mapped away) and none of $request,
+    $args, $query_string, Authorization."""
     text = (deploy_dir / "nginx" / "autoconf.conf").read_text()
     match = re.search(r"log_format autoconf_json\b(.*?);\n", text, re.S)
     assert match, "log_format autoconf_json not found"
     fmt = match.group(1)
-    assert "$uri" in fmt
+    assert '"path":"$autoconf_log_path"' in fmt
+    # The mapped variable comes from $uri (path only), never from the request line.
+    assert re.search(r"map \$uri \$autoconf_log_path \{[^}]*default\s+\$uri;", text)
     for banned in (
         '$request"',
         "$request ",

@@ -252,7 +252,7 @@ def test_log_format_has_no_request_line_query_or_credentials(deploy_dir: Path) -
     fmt = match.group(1)
     assert '"path":"$autoconf_log_path"' in fmt
     # The mapped variable comes from $uri (path only), never from the request line.
-    assert re.search(r"map \$uri \$autoconf_log_path \{[^}]*default\s+\$uri;", text)
+    assert re.search(r"map \$uri \$autoconf_log_path \{\n.*?default\s+\$uri;", text, re.S)
     for banned in (
         '$request"',
         "$request ",

@@ -19,6 +19,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from autoconf.address import parse_domain
+from autoconf.cache import CachePolicy
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.errors import ConfigError
@@ -39,6 +40,17 @@ _DNS_KEYS = {
     "dnssec": False,
 }
 _HTTP_KEYS = {"max_body_bytes": 16384}
+_CACHE_KEYS = {
+    "enabled": True,
+    "floor": 60,
+    "cap": 3600,
+    "negative_cap": 300,
+    "failure_ttl": 5,
+    "stale_if_error": 86400,
+    "max_entries": 10000,
+    "max_documents": 1024,
+}
+_DAY = 86400
 _DOMAIN_KEYS = {
     "aliases": [],
     "display_name": "",
@@ -46,7 +58,7 @@ _DOMAIN_KEYS = {
     "authentication": "password-cleartext",
     "activesync_url": "",
 }
-_TOP_KEYS = {"dns", "http", "domains"}
+_TOP_KEYS = {"dns", "http", "cache", "domains"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +88,7 @@ class Settings:
     domains: dict[str, DomainProfile]
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
+    cache: CachePolicy = field(default_factory=CachePolicy)
     source: str = "<mapping>"
 
     def primary_of(self, domain: str) -> str | None:
@@ -149,6 +162,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    cache_table = _section(data, "cache", _CACHE_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -172,6 +186,7 @@ def settings_from_mapping(
         http=HttpSettings(max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20)),
         domains=domains,
         aliases=aliases,
+        cache=_cache(cache_table),
         source=source,
     )
 
@@ -229,6 +244,26 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         zone_files=zone_files,
         trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
     )
+
+
+def _cache(table: Mapping[str, Any]) -> CachePolicy:
+    if not isinstance(table["enabled"], bool):
+        raise ConfigError("cache.enabled: must be true or false")
+    policy = CachePolicy(
+        enabled=table["enabled"],
+        floor=_int(table, "floor", "cache", 0, _DAY),
+        cap=_int(table, "cap", "cache", 1, _DAY),
+        negative_cap=_int(table, "negative_cap", "cache", 0, _DAY),
+        # RFC 2308 section 7.1: a failure is remembered for 5 minutes at most.
+        failure_ttl=_int(table, "failure_ttl", "cache", 0, 300),
+        # RFC 8767 suggests 1 to 3 days of staleness; a week is the most we accept.
+        stale_if_error=_int(table, "stale_if_error", "cache", 0, 7 * _DAY),
+        max_entries=_int(table, "max_entries", "cache", 1, 10_000_000),
+        max_documents=_int(table, "max_documents", "cache", 0, 1_000_000),
+    )
+    if policy.floor > policy.cap:
+        raise ConfigError("cache.floor: must not exceed cache.cap")
+    return policy
 
 
 def _profile(name: str, raw: Any, where: str) -> DomainProfile:

@@ -82,7 +82,7 @@ class Discoverer:
         :raises DnsUnavailableError: DNS failed and nothing stale may be served.
         """
         primary = self.primary(domain)
-        served = self.cache.get(primary) if self.cache else self._uncached(primary)
+        served = self._uncached(primary) if self.cache is None else self.cache.get(primary)
         if not served.provider.usable:
             raise NoSettingsError(f"{primary} has no usable incoming/outgoing server")
         return served

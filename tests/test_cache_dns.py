@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.query
 import pytest
 
 from autoconf.config import settings_from_mapping
@@ -22,9 +17,8 @@ from tests.conftest import config
 from tests.doubles import CountingSource
 from tests.doubles import FakeClock
 from tests.knot import Knot
-
-SHORT = "short.example.test"
-SHORT_IMAPS = "_imaps._tcp.short       2 SRV 0 1 993"
+from tests.zone_edit import SHORT
+from tests.zone_edit import short_imaps_port
 
 
 def discoverer(knot: Knot, clock: FakeClock, **cache: Any) -> tuple[Discoverer, CountingSource]:
@@ -38,44 +32,17 @@ def discoverer(knot: Knot, clock: FakeClock, **cache: Any) -> tuple[Discoverer, 
     return Discoverer(settings, source, clock=clock), source
 
 
-def _set_serial(text: str, serial: int) -> str:
-    return re.sub(r"(hostmaster\.example\.test\. )\d+", rf"\g<1>{serial}", text, count=1)
-
-
-def _served_port(knot: Knot, name: str) -> int:
-    query = dns.message.make_query(name, "SRV")
-    reply = dns.query.udp(query, knot.address, port=knot.port, timeout=1)
-    return int(reply.answer[0][0].port) if reply.answer else 0
-
-
-def _reload(knot: Knot, zone: Path, text: str) -> None:
-    zone.write_text(text)
-    knot.reload()
-    expected = 994 if "SRV 0 1 994" in text else 993
-    deadline = time.monotonic() + 5
-    while _served_port(knot, f"_imaps._tcp.{SHORT}.") != expected:
-        assert time.monotonic() < deadline, "Knot did not load the edited zone"
-        time.sleep(0.05)
-
-
 def test_ttl_expiry_picks_up_a_changed_zone(running_knot: Knot) -> None:
     """Until the 2 s TTL ends the cached settings are served; after it, the new zone's."""
     clock = FakeClock()
     finder, source = discoverer(running_knot, clock)
     before = finder.served(SHORT)
     assert before.provider.of(Protocol.IMAP)[0].port == 993
-    zone = running_knot.zones / "example.test.zone"
-    original = zone.read_text()
-    serial = int(time.time())
-    try:
-        edited = original.replace(SHORT_IMAPS, SHORT_IMAPS[:-3] + "994")
-        _reload(running_knot, zone, _set_serial(edited, serial))
+    with short_imaps_port(running_knot, 994):
         clock.advance(1.9)
         assert finder.served(SHORT).provider.of(Protocol.IMAP)[0].port == 993
         clock.advance(0.1)
         after = finder.served(SHORT)
-    finally:
-        _reload(running_knot, zone, _set_serial(original, serial + 1))
     assert after.provider.of(Protocol.IMAP)[0].port == 994
     assert (after.version != before.version, source.asks) == (True, 2)
 

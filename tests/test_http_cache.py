@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,10 +12,8 @@ from autoconf.web.common import xml_response
 from tests.conftest import config
 from tests.doubles import FakeClock
 from tests.knot import Knot
-from tests.test_cache_dns import SHORT
-from tests.test_cache_dns import SHORT_IMAPS
-from tests.test_cache_dns import _reload
-from tests.test_cache_dns import _set_serial
+from tests.zone_edit import SHORT
+from tests.zone_edit import short_imaps_port
 
 TB = "/mail/config-v1.1.xml"
 
@@ -112,18 +108,11 @@ def test_dns_change_reaches_the_document_within_the_ttl(running_knot: Knot) -> N
     client = create_app(mapping, clock=clock).test_client()
     first = client.get(TB, headers={"Host": SHORT})
     assert first.headers["Cache-Control"] == "public, max-age=2"
-    zone = running_knot.zones / "example.test.zone"
-    original = zone.read_text()
-    serial = int(time.time())
-    try:
-        edited = original.replace(SHORT_IMAPS, SHORT_IMAPS[:-3] + "994")
-        _reload(running_knot, zone, _set_serial(edited, serial))
+    with short_imaps_port(running_knot, 994):
         clock.advance(1)
         cached = client.get(TB, headers={"Host": SHORT})
         clock.advance(1)
         changed = client.get(TB, headers={"Host": SHORT})
-    finally:
-        _reload(running_knot, zone, _set_serial(original, serial + 1))
     assert cached.headers["Cache-Control"] == "public, max-age=1"
     assert cached.headers["ETag"] == first.headers["ETag"]
     assert changed.headers["ETag"] != first.headers["ETag"]

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autoconf import create_app  # noqa: E402
-from autoconf.model import Question  # noqa: E402
-from autoconf.model import RRset  # noqa: E402
-from autoconf.model import SrvRecord  # noqa: E402
-from autoconf.model import Status  # noqa: E402
+from autoconf import create_app
+from autoconf.model import Question
+from autoconf.model import RRset
+from autoconf.model import SrvRecord
+from autoconf.model import Status
 
 ZONE = "bench.test"
 RECORDS = {"_imaps": 993, "_submissions": 465}

@@ -14,6 +14,7 @@ PURE = [
     "autoconf.discovery",
     "autoconf.checks",
     "autoconf.errors",
+    "autoconf.cache",
     "autoconf.formats.thunderbird",
 ]
 

@@ -19,6 +19,7 @@ from autoconf.config import DnsSettings
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
+from autoconf.metrics import Metrics
 from autoconf.model import RecordSource
 from autoconf.service import Discoverer
 from autoconf.templating import make_environment
@@ -38,17 +39,21 @@ class State:
     templates: jinja2.Environment
     #: Rendered address-independent documents, keyed by (format, provider version).
     documents: DocumentCache
+    metrics: Metrics
 
 
-def make_source(dns: DnsSettings) -> RecordSource:
-    """Zone files when configured (offline), else live DNS."""
+def make_source(dns: DnsSettings, metrics: Metrics | None = None) -> RecordSource:
+    """Zone files when configured (offline), else live DNS (observed by ``metrics``)."""
     from autoconf.dns_source import LiveSource
     from autoconf.dns_source import ZoneSource
 
     if dns.zone_files:
         return ZoneSource(dns.zone_files)
     return LiveSource(
-        nameservers=dns.nameservers, timeout=dns.timeout, dnssec=dns.trust.accept_dnssec
+        nameservers=dns.nameservers,
+        timeout=dns.timeout,
+        dnssec=dns.trust.accept_dnssec,
+        observer=metrics.observe_dns if metrics else None,
     )
 
 
@@ -70,13 +75,17 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     # Werkzeug's form parser limits as well; nothing here reads forms, but be strict.
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.http.max_body_bytes
+    metrics = Metrics()
     app.extensions[EXTENSION] = State(
         settings=settings,
         discoverer=Discoverer(
-            settings, source or make_source(settings.dns), clock=clock or time.monotonic
+            settings,
+            source or make_source(settings.dns, metrics),
+            clock=clock or time.monotonic,
         ),
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),
+        metrics=metrics,
     )
     from autoconf import web
 

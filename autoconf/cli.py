@@ -19,8 +19,10 @@ from autoconf.checks import extra_questions
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
+from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import SERVICES
 from autoconf.discovery import DomainProfile
+from autoconf.discovery import is_context_path
 from autoconf.errors import AutoconfError
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
@@ -142,7 +144,7 @@ def build_report(settings: Settings, domain: str) -> dict[str, Any]:
             "label": s.label,
             "priority": s.priority,
             "weight": s.weight,
-            **({"url": s.url} if s.path else {}),
+            **({"url": s.url} if s.protocol in DAV_PROTOCOLS else {}),
         }
         for s in (
             *provider.incoming,
@@ -176,7 +178,7 @@ def _record(rrset: RRset) -> dict[str, Any]:
     data: list[str] = [
         f"{r.priority} {r.weight} {r.port} {r.target + '.' if r.target else '.'}" for r in rrset.srv
     ]
-    data += [f'"{t}"' for t in rrset.txt] + list(rrset.rdata)
+    data += [_txt_presentation(t) for t in rrset.txt] + list(rrset.rdata)
     return {
         "name": rrset.name,
         "type": rrset.rdtype,
@@ -186,6 +188,15 @@ def _record(rrset: RRset) -> dict[str, Any]:
         "data": data,
         **({"error": rrset.error} if rrset.error else {}),
     }
+
+
+def _txt_presentation(text: str) -> str:
+    """A TXT string as in a zone file: quotes, backslashes and control characters escaped
+    as ``\\DDD``, so hostile record data cannot forge lines of the report."""
+    escaped = "".join(
+        char if char.isprintable() and char not in '"\\' else f"\\{ord(char):03d}" for char in text
+    )
+    return f'"{escaped}"'
 
 
 def _finding(finding: Finding) -> dict[str, str]:
@@ -242,7 +253,12 @@ def format_report(report: dict[str, Any]) -> str:
 @click.option("--mail-host", help="Host running IMAP/SMTP (default: mail.DOMAIN).")
 @click.option("--service-host", help="Host running autoconf (default: the mail host).")
 @click.option("--dav-host", help="Host running CalDAV/CardDAV (omit: no DAV records).")
-@click.option("--dav-path", default="/dav/", show_default=True)
+@click.option(
+    "--dav-path",
+    default="/dav/",
+    show_default=True,
+    help="Context path published in the TXT records (RFC 6764 section 4).",
+)
 @click.option(
     "--pop3/--no-pop3",
     default=False,
@@ -267,6 +283,10 @@ def zone(
         dav = parse_domain(dav_host) if dav_host else ""
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail) from None
+    if not is_context_path(dav_path):
+        raise click.BadParameter(
+            "must be an absolute URL path such as /dav/", param_hint="--dav-path"
+        )
     click.echo(zone_text(name, mail=mail, web=web, dav=dav, dav_path=dav_path, pop3=pop3, ttl=ttl))
 
 

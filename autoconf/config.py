@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -26,6 +28,8 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.model import Authentication
 from autoconf.model import Username
+from autoconf.signing import Signer
+from autoconf.signing import load_signer
 
 ENV_PREFIX = "AUTOCONF_"
 ENV_CONFIG = "AUTOCONF_CONFIG"
@@ -39,7 +43,7 @@ _DNS_KEYS = {
     "trusted_target_suffixes": [],
     "dnssec": False,
 }
-_HTTP_KEYS = {"max_body_bytes": 16384}
+_HTTP_KEYS = {"max_body_bytes": 16384, "trusted_hosts": []}
 _CACHE_KEYS = {
     "enabled": True,
     "floor": 60,
@@ -58,7 +62,16 @@ _DOMAIN_KEYS = {
     "authentication": "password-cleartext",
     "activesync_url": "",
 }
-_TOP_KEYS = {"dns", "http", "cache", "domains"}
+_MOBILECONFIG_KEYS = {
+    "sign_cert": "",
+    "sign_key": "",
+    "sign_chain": "",
+    "organization": "",
+    "identifier_prefix": "",
+}
+_TOP_KEYS = {"dns", "http", "cache", "domains", "mobileconfig"}
+#: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
+_IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +89,20 @@ class HttpSettings:
     """Limits applied to HTTP requests."""
 
     max_body_bytes: int = 16384
+    #: Host names accepted besides the served domains, their autoconfig./autodiscover.
+    #: names and loopback (e.g. the service's own name, a hoster's MX domain).
+    trusted_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MobileconfigSettings:
+    """Apple configuration profiles: naming, and the signer when one is configured."""
+
+    #: ``PayloadOrganization``; "" means the domain's display name.
+    organization: str = ""
+    #: Start of every ``PayloadIdentifier``; "" means derived from the served domain.
+    identifier_prefix: str = ""
+    signer: Signer | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +117,15 @@ class Settings:
     aliases: dict[str, str]
     cache: CachePolicy = field(default_factory=CachePolicy)
     source: str = "<mapping>"
+    mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Every Host name the service answers for (lower case, no port)."""
+        names = {"localhost", "127.0.0.1", "::1", *self.http.trusted_hosts}
+        for domain in (*self.domains, *self.aliases):
+            names.update((domain, f"autoconfig.{domain}", f"autodiscover.{domain}"))
+        return frozenset(names)
 
     def primary_of(self, domain: str) -> str | None:
         """The primary domain ``domain`` belongs to, or None when it is not served."""
@@ -162,6 +198,7 @@ def settings_from_mapping(
     _known(data, _TOP_KEYS, "")
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
+    mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     cache_table = _section(data, "cache", _CACHE_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
@@ -183,11 +220,18 @@ def settings_from_mapping(
             raise ConfigError(f"domains.{primary!r}.aliases: {alias} is also a primary domain")
     return Settings(
         dns=_dns(dns_table, base_dir or Path.cwd()),
-        http=HttpSettings(max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20)),
+        http=HttpSettings(
+            max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20),
+            trusted_hosts=tuple(
+                _domain(h, "http.trusted_hosts")
+                for h in _strings(http_table, "trusted_hosts", "http")
+            ),
+        ),
         domains=domains,
         aliases=aliases,
         cache=_cache(cache_table),
         source=source,
+        mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
 
 
@@ -266,6 +310,39 @@ def _cache(table: Mapping[str, Any]) -> CachePolicy:
     return policy
 
 
+def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:
+    paths = {key: _path(table, key, base_dir) for key in ("sign_cert", "sign_key", "sign_chain")}
+    if bool(paths["sign_cert"]) != bool(paths["sign_key"]):
+        raise ConfigError("mobileconfig.sign_cert, mobileconfig.sign_key: give both or neither")
+    if paths["sign_chain"] and not paths["sign_cert"]:
+        raise ConfigError("mobileconfig.sign_chain: needs sign_cert and sign_key")
+    signer = None
+    if paths["sign_cert"] and paths["sign_key"]:
+        signer = load_signer(
+            cert=paths["sign_cert"], key=paths["sign_key"], chain=paths["sign_chain"]
+        )
+    organization = _label(table["organization"], "mobileconfig.organization")
+    prefix = table["identifier_prefix"]
+    if not isinstance(prefix, str) or len(prefix) > 100:
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be a string of at most 100 characters"
+        )
+    if prefix and not _IDENTIFIER_PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            "mobileconfig.identifier_prefix: must be reverse-DNS style, e.g. 'com.example.mail'"
+        )
+    return MobileconfigSettings(
+        organization=organization.strip(), identifier_prefix=prefix, signer=signer
+    )
+
+
+def _path(table: Mapping[str, Any], key: str, base_dir: Path) -> Path | None:
+    value = table[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"mobileconfig.{key}: must be a file path")
+    return base_dir / value if value.strip() else None
+
+
 def _profile(name: str, raw: Any, where: str) -> DomainProfile:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: must be a table")
@@ -274,9 +351,7 @@ def _profile(name: str, raw: Any, where: str) -> DomainProfile:
     aliases = tuple(_domain(a, f"{where}.aliases") for a in _strings(table, "aliases", where))
     if name in aliases:
         raise ConfigError(f"{where}.aliases: a domain cannot be its own alias")
-    display_name = table["display_name"]
-    if not isinstance(display_name, str) or len(display_name) > 200:
-        raise ConfigError(f"{where}.display_name: must be a string of at most 200 characters")
+    display_name = _label(table["display_name"], f"{where}.display_name")
     return DomainProfile(
         display_name=display_name.strip() or name,
         username=_choice(Username, table["username"], f"{where}.username"),
@@ -305,6 +380,17 @@ def _https_url(value: Any, where: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or any(c in value for c in "<>\"' \n"):
         raise ConfigError(f"{where}: must be an https:// URL")
+    return value
+
+
+def _label(value: Any, where: str) -> str:
+    """A name shown to users: at most 200 printable characters. Control characters (or
+    undecodable bytes from the environment) cannot be written into XML or a property list,
+    so they are refused here rather than failing every request."""
+    if not isinstance(value, str) or len(value) > 200:
+        raise ConfigError(f"{where}: must be a string of at most 200 characters")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ConfigError(f"{where}: must not contain control characters or invalid UTF-8")
     return value
 
 

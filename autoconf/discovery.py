@@ -6,6 +6,7 @@ Pure module (sans-I/O): it names the questions to ask and turns answers into a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,15 +153,34 @@ def _sort_key(service: Service, record: SrvRecord) -> tuple[int, int, int, str, 
     return (record.priority, tls_rank, -record.weight, record.target, record.port)
 
 
-def _txt_path(rrset: RRset | None) -> str:
-    """RFC 6764 section 4: a ``path=`` key in the TXT record gives the context path."""
+#: RFC 3986 section 3.3 "path-absolute" characters (pchar and "/"). TXT data is arbitrary
+#: bytes; anything else (spaces, quotes, CR/LF, "?", "#") could break a Location header or
+#: change the URL's meaning, so such a path is ignored (and linted).
+_CONTEXT_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
+MAX_CONTEXT_PATH = 256
+
+
+def is_context_path(value: str) -> bool:
+    """Whether ``value`` is a usable RFC 6764 context path (an absolute URL path)."""
+    return len(value) <= MAX_CONTEXT_PATH and _CONTEXT_PATH.fullmatch(value) is not None
+
+
+def _txt_paths(rrset: RRset | None) -> list[str]:
+    """RFC 6764 section 4: the values of ``path`` keys in the TXT record (keys are
+    case-insensitive, RFC 6763 section 6.4)."""
     if rrset is None or rrset.status is not Status.ANSWER:
-        return ""
+        return []
+    values = []
     for text in rrset.txt:
         key, sep, value = text.partition("=")
-        if sep and key.strip().lower() == "path" and value.startswith("/"):
-            return value
-    return ""
+        if sep and key.strip().lower() == "path":
+            values.append(value)
+    return values
+
+
+def _txt_path(rrset: RRset | None) -> str:
+    """The first usable context path of the TXT record; "" when there is none."""
+    return next((value for value in _txt_paths(rrset) if is_context_path(value)), "")
 
 
 def derive(
@@ -288,4 +308,34 @@ def lint(
                 "session starts in cleartext and a network attacker can strip "
                 "the upgrade; publish the implicit-TLS label too",
                 reference="RFC 8314 §3",
+            )
+    yield from _dav_findings(domain, answers, servers)
+
+
+def _dav_findings(
+    domain: str,
+    answers: Mapping[Question, RRset],
+    servers: Mapping[Protocol, tuple[Server, ...]],
+) -> Iterable[Finding]:
+    for service in SERVICES:
+        if service.protocol not in DAV_PROTOCOLS or service.security is not Security.TLS:
+            continue
+        txt = answers.get((service.qname(domain), "TXT"))
+        bad = [value for value in _txt_paths(txt) if not is_context_path(value)]
+        if bad:
+            yield Finding(
+                severity="warning",
+                code="dav-bad-path",
+                message=f"{service.label}._tcp TXT path={bad[0]!r} is not an absolute URL "
+                "path; it is ignored",
+                reference="RFC 6764 §4",
+            )
+        offered = any(s.label == service.label for s in servers.get(service.protocol, ()))
+        if offered and not _txt_path(txt):
+            yield Finding(
+                severity="info",
+                code="dav-no-path",
+                message=f"no usable '{service.label}._tcp TXT \"path=...\"': clients "
+                f"start at /.well-known/{service.protocol.value} on the SRV target",
+                reference="RFC 6764 §4, §6",
             )

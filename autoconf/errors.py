@@ -42,10 +42,28 @@ class InvalidAddressError(BadRequestError):
     public_message = "Invalid e-mail address"
 
 
+class UntrustedHostError(BadRequestError):
+    """The Host header names no host this service answers for (security.md section 9)."""
+
+    public_message = "Unknown host"
+
+
 class PayloadTooLargeError(BadRequestError):
     """The request body exceeds the configured cap."""
 
     http_status = 413
+
+
+class InvalidProtocolError(BadRequestError):
+    """Autodiscover v2 was asked for a protocol this service does not offer for the domain.
+
+    The message never echoes the requested value (security.md section 7).
+    """
+
+    public_message = (
+        "The given protocol value is invalid. Supported values are 'AutodiscoverV1' and,"
+        " for domains with an ActiveSync server, 'ActiveSync'"
+    )
 
 
 class SchemaNotAvailableError(AutoconfError):
@@ -65,10 +83,16 @@ class NotServedError(AutoconfError):
 
     Unknown domains and domains without usable records get the same answer so the service
     reveals nothing beyond what the domain's public DNS already says.
+
+    POX code 601 ([MS-OXDSCLI] 2.2.4.1.1.3.2: "unable to provide configuration information
+    of the requested type"): 600 would claim the XML was malformed, and 500/501/602 speak
+    about the address, which a per-domain answer must not (no enumeration). HTTP 404, not
+    200: a 404 makes Outlook, Delta Chat and exchangelib go on to their next candidate URL
+    (another server may know the domain), and Thunderbird treats 404 and Error alike.
     """
 
     http_status = 404
-    pox_code = 600
+    pox_code = 601
     public_message = "No configuration for this domain"
 
 

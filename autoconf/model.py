@@ -127,16 +127,27 @@ class Server:
     label: str = ""
     priority: int = 0
     weight: int = 0
-    #: CalDAV/CardDAV context path (RFC 6764 section 4); "/" when none was published.
+    #: CalDAV/CardDAV context path (RFC 6764 section 4); "" when none was published.
     path: str = ""
 
     @property
     def url(self) -> str:
-        """The https/http URL of a CalDAV/CardDAV server."""
+        """The https/http URL of a CalDAV/CardDAV server (its context path).
+
+        RFC 6764 section 6: without a TXT ``path`` the client starts at the target's
+        ``/.well-known/caldav`` (or ``carddav``), not at its root.
+        """
         scheme = "http" if self.security is Security.PLAIN else "https"
         default = 80 if scheme == "http" else 443
         port = "" if self.port == default else f":{self.port}"
-        return f"{scheme}://{self.host}{port}{self.path or '/'}"
+        path = self.path or _well_known_path(self.protocol)
+        return f"{scheme}://{self.host}{port}{path}"
+
+
+def _well_known_path(protocol: Protocol) -> str:
+    if protocol in (Protocol.CALDAV, Protocol.CARDDAV):
+        return f"/.well-known/{protocol.value}"
+    return "/"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

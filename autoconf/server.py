@@ -18,7 +18,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from autoconf import create_app
+        from autoconf.logs import configure
 
+        configure()
         return create_app()
 
 

@@ -75,9 +75,10 @@ class Discoverer:
             answers=answers, provider=derive(domain, answers, profile, self.settings.dns.trust)
         )
 
-    def served(self, domain: str) -> Served:
+    def served(self, domain: str, *, mail: bool = True) -> Served:
         """Settings for a served domain (or alias), through the cache, with their version
-        and remaining lifetime.
+        and remaining lifetime. ``mail=False`` also returns settings without usable mail
+        servers (a DAV-only domain).
 
         :raises UnknownDomainError: not configured (no DNS query made).
         :raises NoSettingsError: DNS offers no usable incoming or outgoing server (cached
@@ -86,7 +87,7 @@ class Discoverer:
         """
         primary = self.primary(domain)
         served = self._uncached(primary) if self.cache is None else self.cache.get(primary)
-        if not served.provider.usable:
+        if mail and not served.provider.usable:
             raise NoSettingsError(f"{primary} has no usable incoming/outgoing server")
         return served
 

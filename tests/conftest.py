@@ -35,6 +35,12 @@ DOMAINS: dict[str, Any] = {
     "short.example.test": {},
     "xn--strae-oqa.example.test": {},
     "big.example.test": {},
+    "tlspref.example.test": {},
+    "poponly.example.test": {"username": "%EMAILLOCALPART%"},
+    "davport.example.test": {},
+    "davonly.example.test": {},
+    "davbad.example.test": {},
+    "davloop.example.test": {},
     "broken.test": {},
 }
 

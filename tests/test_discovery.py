@@ -241,9 +241,56 @@ def test_dav_path_and_plain_dav_refused() -> None:
 
 
 def test_dav_url_without_path_and_with_port() -> None:
-    """No TXT path: the server root; a non-default port is part of the URL."""
+    """No TXT path: the target's well-known URI (RFC 6764 section 6), not its root; a
+    non-default port is part of the URL."""
     p = provider({"_carddavs": ["0 1 8443 dav.example.com"]})
-    assert p.of(Protocol.CARDDAV)[0].url == "https://dav.example.com:8443/"
+    assert p.of(Protocol.CARDDAV)[0].url == "https://dav.example.com:8443/.well-known/carddav"
+
+
+@pytest.mark.parametrize(
+    ("txt", "url"),
+    [
+        ("path=/dav/cal/", "https://dav.example.com/dav/cal/"),
+        # RFC 6763 section 6.4: keys are case-insensitive.
+        ("PATH=/Cal", "https://dav.example.com/Cal"),
+        ("path=/~u/a%20b/;v=1", "https://dav.example.com/~u/a%20b/;v=1"),
+        # Not an absolute path, or characters that would break a header or the URL:
+        # ignored, and the client starts at the well-known URI.
+        ("path=dav/", "https://dav.example.com/.well-known/caldav"),
+        ("path=/a b", "https://dav.example.com/.well-known/caldav"),
+        (
+            "path=/a\r\nLocation: https://evil.example/",
+            "https://dav.example.com/.well-known/caldav",
+        ),
+        ('path=/a"<x>', "https://dav.example.com/.well-known/caldav"),
+        ("path=/a?b#c", "https://dav.example.com/.well-known/caldav"),
+        ("path=/" + "a" * 300, "https://dav.example.com/.well-known/caldav"),
+        ("other=/x", "https://dav.example.com/.well-known/caldav"),
+    ],
+)
+def test_dav_context_path_validation(txt: str, url: str) -> None:
+    """Only an RFC 3986 absolute path from TXT ``path=`` becomes part of the DAV URL."""
+    p = provider({"_caldavs": ["0 1 443 dav.example.com"]}, txt={"_caldavs": txt})
+    assert p.of(Protocol.CALDAV)[0].url == url
+
+
+@pytest.mark.parametrize(
+    ("txt", "codes"),
+    [
+        ({"_caldavs": "path=/cal/", "_carddavs": "path=/card/"}, set()),
+        ({"_caldavs": "path=/cal/"}, {"dav-no-path"}),
+        ({"_caldavs": "path=/a b", "_carddavs": "path=/card/"}, {"dav-bad-path", "dav-no-path"}),
+    ],
+)
+def test_dav_lint(txt: dict[str, str], codes: set[str]) -> None:
+    """DAV findings: a missing path is noted, an unusable one warned about."""
+    records = {
+        "_imaps": ["0 1 993 m.example.com"],
+        "_submissions": ["0 1 465 m.example.com"],
+        "_caldavs": ["0 1 443 dav.example.com"],
+        "_carddavs": ["0 1 443 dav.example.com"],
+    }
+    assert {f.code for f in provider(records, txt=txt).findings} == codes
 
 
 @pytest.mark.parametrize(

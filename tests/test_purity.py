@@ -16,6 +16,10 @@ PURE = [
     "autoconf.errors",
     "autoconf.cache",
     "autoconf.formats.thunderbird",
+    "autoconf.formats.autodiscover",
+    "autoconf.formats.autodiscover_json",
+    "autoconf.formats.mobileconfig",
+    "autoconf.signing",
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jinja2
 
+from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
 
@@ -21,5 +22,10 @@ SOCKET_TYPE = {Security.TLS: "SSL", Security.STARTTLS: "STARTTLS", Security.PLAI
 
 def render(env: jinja2.Environment, provider: Provider) -> bytes:
     """The config-v1.1 document for ``provider``."""
-    text = env.get_template(TEMPLATE).render(provider=provider, socket_type=SOCKET_TYPE)
+    text = env.get_template(TEMPLATE).render(
+        provider=provider,
+        socket_type=SOCKET_TYPE,
+        address_books=provider.of(Protocol.CARDDAV),
+        calendars=provider.of(Protocol.CALDAV),
+    )
     return text.encode("utf-8")

@@ -6,10 +6,13 @@ from flask import Response
 from flask import current_app
 from flask import request
 
+from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.app import EXTENSION
 from autoconf.app import State
+from autoconf.errors import InvalidAddressError
+from autoconf.errors import UnknownDomainError
 
 #: Host prefixes clients put in front of the mail domain (clients.md section 0).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
@@ -22,33 +25,60 @@ def state() -> State:
     return found
 
 
+def host_name(host: str) -> str:
+    """``Host`` without port or IPv6 brackets, lower-cased, trailing dot removed."""
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        name = host.partition(":")[0]
+    else:
+        name = host
+    return name.lower().rstrip(".")
+
+
 def host_domain() -> str:
     """The mail domain named by the Host header (``autoconfig.<d>``, ``autodiscover.<d>``
     or ``<d>``), normalised like any other domain.
 
-    :raises InvalidAddressError: when the Host header is not a domain name.
+    :raises UnknownDomainError: when the Host header is not a domain name: nothing is
+        served there, which is not the client's fault (Thunderbird needs a plain 404).
     """
-    host = request.host
-    if host.startswith("["):  # an IPv6 literal: never a served domain
-        host = host.partition("]")[0] + "]"
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    domain = parse_domain(host)
+    host = host_name(request.host)
+    try:
+        domain = parse_domain(host)
+    except InvalidAddressError:
+        raise UnknownDomainError("Host is not a domain name") from None
     for prefix in SERVICE_PREFIXES:
         if domain.startswith(prefix):
             return domain[len(prefix) :]
     return domain
 
 
+def query_value(*names: str) -> str | None:
+    """The first non-blank value among the query parameters ``names``, matched
+    case-insensitively (clients differ: ``emailaddress``, ``Email``, ``Protocol``...)."""
+    wanted = {n.lower() for n in names}
+    for key, value in request.args.items(multi=True):
+        if key.lower() in wanted and value.strip():
+            return value
+    return None
+
+
+def query_address(*names: str) -> Address | None:
+    """The address in the first present query parameter of ``names``, if any.
+
+    :raises InvalidAddressError: when the parameter is present but not an address.
+    """
+    value = query_value(*names)
+    return None if value is None else parse_address(value)
+
+
 def query_domain(*names: str) -> str:
     """Domain of the address in the first present query parameter of ``names``, else the
     Host header's. Parameter names are matched case-insensitively (clients differ).
     """
-    wanted = {n.lower() for n in names}
-    for key, value in request.args.items(multi=True):
-        if key.lower() in wanted and value.strip():
-            return parse_address(value).domain
-    return host_domain()
+    address = query_address(*names)
+    return address.domain if address else host_domain()
 
 
 def xml_response(

@@ -16,6 +16,11 @@ from flask import request
 
 from autoconf.errors import AutoconfError
 from autoconf.errors import DnsUnavailableError
+from autoconf.formats import autodiscover
+from autoconf.formats import autodiscover_json
+from autoconf.web.autodiscover_json import json_response
+from autoconf.web.common import state
+from autoconf.web.common import xml_response
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +33,27 @@ def plain(error: AutoconfError) -> Response:
     return Response(body, status=error.http_status, content_type="text/plain; charset=utf-8")
 
 
+def autodiscover_xml(error: AutoconfError) -> Response:
+    """The POX Error document with the error's ErrorCode and HTTP status.
+
+    600 -> 400 (Thunderbird treats non-2xx and Error alike; a 400 also tells proxies and
+    logs the truth), 601 -> 200 (the Error is the answer, [MS-ASCMD] 2.2.3.64), unknown
+    domain / no settings -> 404 with 601 (see NotServedError), DNS failure -> 503 with 603.
+    """
+    body = autodiscover.render_error(state().templates, error)
+    return xml_response(body, status=error.http_status)
+
+
+def autodiscover_v2(error: AutoconfError) -> Response:
+    """``{"ErrorCode": ..., "ErrorMessage": ...}``, e.g. 400 InvalidProtocol."""
+    return json_response(autodiscover_json.render_error(error), status=error.http_status)
+
+
 #: Blueprint name -> renderer; formats without an entry answer in plain text.
-RENDERERS: dict[str, ErrorRenderer] = {}
+RENDERERS: dict[str, ErrorRenderer] = {
+    "autodiscover": autodiscover_xml,
+    "autodiscover_json": autodiscover_v2,
+}
 
 
 def handle(error: AutoconfError) -> Response:

@@ -1,0 +1,102 @@
+"""Outlook POX and ActiveSync Autodiscover views (clients.md sections 6, 7).
+
+``POST /autodiscover/autodiscover.xml`` in any letter case with the [MS-OXDSCLI] 2.2.3
+request body; ``GET`` on the same path (Delta Chat, Outlook's redirect step) answers the
+2006a settings for the address in ``Email``/``emailaddress``, else for the Host's domain
+without per-user elements. Errors become the Error document in ``web/errors.py``.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from flask import Blueprint
+from flask import Response
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from autoconf.errors import BadRequestError
+from autoconf.errors import PayloadTooLargeError
+from autoconf.errors import SchemaNotAvailableError
+from autoconf.formats import autodiscover
+from autoconf.formats.autodiscover import PoxRequest
+from autoconf.formats.autodiscover import Schema
+from autoconf.web.common import host_domain
+from autoconf.web.common import query_address
+from autoconf.web.common import state
+from autoconf.web.common import xml_response
+
+bp = Blueprint("autodiscover", __name__)
+
+PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
+#: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
+#: ActiveSync clients send text/xml).
+XML_TYPES = frozenset({"text/xml", "application/xml"})
+READ_SIZE = 65536
+
+
+@bp.post(PATH)
+def pox_post(**_segments: str) -> Response:
+    """The MS-OXDSCLI request; ``Authorization`` is never read (security.md section 4)."""
+    return answer(autodiscover.parse_request(read_body()))
+
+
+@bp.get(PATH)
+def pox_get(**_segments: str) -> Response:
+    """No body to read: outlook 2006a for the query address, else for the Host's domain."""
+    address = query_address("email", "emailaddress")
+    return answer(PoxRequest(address=address, schema=Schema.OUTLOOK))
+
+
+def read_body() -> bytes:
+    """The request body, when it is XML and within ``http.max_body_bytes``.
+
+    :raises PayloadTooLargeError: over the cap, declared or (chunked) found while reading.
+    :raises BadRequestError: not declared as XML.
+    """
+    limit = state().settings.http.max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLargeError("request body over the limit")
+    if request.mimetype not in XML_TYPES:
+        raise BadRequestError("POST body is not declared as XML")
+    try:
+        return read_capped(request.stream, limit)
+    except RequestEntityTooLarge:
+        raise PayloadTooLargeError("request body over the limit") from None
+
+
+def read_capped(stream: IO[bytes], limit: int) -> bytes:
+    """Read to the end, refusing more than ``limit`` bytes.
+
+    Werkzeug applies MAX_CONTENT_LENGTH to declared lengths only; a chunked body under
+    gunicorn reaches the app unlimited (measured: 20 KiB passed; pallets/werkzeug#1096).
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := stream.read(min(READ_SIZE, limit + 1 - total)):
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError("request body over the limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer(pox: PoxRequest) -> Response:
+    """Redirect alias addresses, else render the settings in the requested schema.
+
+    Every local part at a served domain gets the same settings (no enumeration).
+    """
+    current = state()
+    primary = current.discoverer.primary(pox.address.domain if pox.address else host_domain())
+    # Decided from configuration alone, before any DNS query or redirect.
+    if pox.schema is Schema.MOBILESYNC and not current.settings.domains[primary].activesync_url:
+        raise SchemaNotAvailableError(f"no ActiveSync server for {primary}")
+    if pox.address and pox.address.domain != primary:
+        target = pox.address.with_domain(primary)
+        body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
+        return xml_response(body)
+    served = current.discoverer.served(primary)
+    body = autodiscover.render(current.templates, pox.schema, served.provider, pox.address)
+    if pox.address:
+        return xml_response(body)  # per user: private, no-store
+    return xml_response(body, max_age=served.max_age)

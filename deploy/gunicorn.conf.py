@@ -1,0 +1,205 @@
+"""Production gunicorn settings for autoconf.
+
+Used by every shipped way of running the service (systemd unit, container image, Kubernetes):
+
+    gunicorn -c deploy/gunicorn.conf.py wsgi:app
+
+What to change: nothing in the file for a normal install. The knobs an operator needs are read
+from the environment so that the file can be copied verbatim:
+
+    AUTOCONF_BIND         listen address(es), comma-separated      default 127.0.0.1:8000
+    AUTOCONF_WORKERS      worker processes                         default 2 x usable CPUs (2..16)
+    AUTOCONF_THREADS      threads per worker                       default 4
+    FORWARDED_ALLOW_IPS   proxies trusted for X-Forwarded-Proto    default 127.0.0.1,::1
+    PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no metrics files)
+
+Command-line flags (as passed by ``autoconf serve --bind ... --workers ...``) override this file.
+
+gunicorn >= 23 is required: older releases mishandle Transfer-Encoding (request smuggling,
+CVE-2024-1135 and CVE-2024-6827). Debian 12 ships 20.1, so install gunicorn from PyPI into the
+venv or image. The file refuses to load on an older gunicorn rather than run exposed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import gunicorn
+from gunicorn.glogging import Logger
+from gunicorn.glogging import SafeAtoms
+
+_MIN_GUNICORN = (23, 0)
+_version = tuple(int(part) for part in gunicorn.__version__.split(".")[:2] if part.isdigit())
+if _version < _MIN_GUNICORN:
+    raise RuntimeError(
+        f"autoconf needs gunicorn >= 23.0 (request-smuggling fixes); found {gunicorn.__version__}"
+    )
+
+
+def _env_int(name: str, default: int, *, low: int, high: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _usable_cpus() -> int:
+    # sched_getaffinity honours cpusets (taskset, Docker --cpuset-cpus); it does not see a cgroup
+    # CPU quota, which is why containers with a CPU limit should set AUTOCONF_WORKERS explicitly.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# --- Listening ------------------------------------------------------------------------------
+
+# Loopback by default: the service is meant to sit behind nginx/Caddy, which own TLS, the body
+# limit, rate limiting and the Authorization strip. Only a container binds a wider address, and
+# then its own network namespace is the boundary.
+bind = [
+    addr.strip()
+    for addr in os.environ.get("AUTOCONF_BIND", "127.0.0.1:8000").split(",")
+    if addr.strip()
+]
+
+# Only these peers may set X-Forwarded-Proto (and so make the app believe a request was https).
+# Loopback matches the nginx/Caddy-on-the-same-host layout; a container behind another host's
+# proxy sets FORWARDED_ALLOW_IPS to that proxy's address. Note gunicorn applies no such check to
+# UNIX sockets, so a socket must be writable by the proxy only.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# --- Workers --------------------------------------------------------------------------------
+
+# gthread: a lookup blocks a thread for up to the DNS budget (~2-2.5 s) while the worker's other
+# threads keep serving; sync workers would stall on every cold lookup. Measured on 2 vCPUs with
+# 2 workers x 4 threads: ~950 req/s for POX with p99 57 ms. Slow clients are the proxy's job
+# (it buffers whole requests and responses), which is why a buffering proxy is mandatory.
+worker_class = "gthread"
+workers = _env_int("AUTOCONF_WORKERS", max(2, min(2 * _usable_cpus(), 16)), low=1, high=64)
+threads = _env_int("AUTOCONF_THREADS", 4, low=1, high=32)
+
+# The worker heartbeat deadline. A request's worst case is one DNS budget (queries run
+# concurrently, lifetime ~2-2.5 s) plus rendering; 20 s is far above that, so a kill here means
+# the process is wedged, not that DNS was slow. Kept below the proxies' 30 s read timeouts so the
+# proxy reports the failure instead of hanging on.
+timeout = 20
+
+# On SIGTERM/reload, in-flight requests (bounded by one DNS budget) get this long to finish.
+# Below systemd's TimeoutStopSec (90 s) and Kubernetes' terminationGracePeriodSeconds (30 s),
+# so gunicorn, not SIGKILL, ends the workers.
+graceful_timeout = 15
+
+# Idle keep-alive towards the proxy. nginx's upstream keepalive_timeout is set below this (4 s)
+# so nginx always closes an idle connection first; the other way round a request can be sent on
+# a connection gunicorn is closing, and a POST is not retried (502).
+keepalive = 5
+
+# Recycle workers now and then so a slow leak (caches, parser state) cannot grow without bound;
+# the jitter keeps all workers from restarting at the same moment.
+max_requests = 2000
+max_requests_jitter = 200
+
+# --- Request limits -------------------------------------------------------------------------
+
+# The longest legitimate request line is a Thunderbird GET carrying a percent-encoded
+# 254-character address (well under 1 KiB) or an Autodiscover v2 path with the address in it.
+# 2 KiB leaves room; longer lines are probes. (gunicorn's default is 4094.)
+limit_request_line = 2048
+
+# Mail clients send about 10 headers and a proxy adds ~5. 50 is generous; the default is 100.
+limit_request_fields = 50
+
+# Same as nginx's large_client_header_buffers (8 KiB), so gunicorn never rejects a header that
+# the proxy accepted and passed on (e.g. a big Cookie set for the parent domain).
+limit_request_field_size = 8190
+
+# --- Process hygiene ------------------------------------------------------------------------
+
+# gunicorn >= 25.1 opens a control socket (under $XDG_RUNTIME_DIR or ~/.gunicorn) through which
+# workers can be added or the server stopped. Nothing here uses it, it is one more thing that
+# could be reached, and ~ is read-only under ProtectHome= and in the container. Older gunicorn
+# ignores the unknown name.
+control_socket_disable = True
+
+proc_name = "autoconf"
+
+# --- Logging --------------------------------------------------------------------------------
+
+# Both logs go to stderr, where journald / the container runtime collect them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("AUTOCONF_LOG_LEVEL", "info")
+
+# One JSON object per request. Path only: %(U)s is PATH_INFO without the query string, because
+# query strings carry addresses (and, from some clients, passwords). Never %(r)s (request line)
+# or %(q)s (query), never %(u)s (gunicorn decodes the user name out of Authorization: Basic),
+# never {authorization}i. No client address either: behind the proxy it is always 127.0.0.1,
+# and the proxy's own log has the real one.
+access_log_format = (
+    '{"time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "status": "%(s)s", '
+    '"bytes": "%(b)s", "duration_us": "%(D)s", "user_agent": "%({user-agent}i)s", '
+    '"pid": "%(p)s"}'
+)
+
+
+class _JsonAtoms(SafeAtoms):
+    """Log atoms escaped for a JSON string, so a path like ``/a%22%0a`` cannot break the line.
+
+    gunicorn's own escaping only prefixes double quotes; backslashes and control characters
+    would still produce invalid JSON (and a forged second log line). Its quote-prefixing is
+    skipped here, since JSON escaping already covers quotes and doing both doubles backslashes.
+    """
+
+    def __init__(self, atoms: dict[str, object]) -> None:
+        dict.__init__(self, atoms)
+
+    def __getitem__(self, key: str) -> object:
+        value = super().__getitem__(key)
+        if isinstance(value, str):
+            return json.dumps(value, ensure_ascii=True)[1:-1]
+        return value
+
+
+class JsonAccessLogger(Logger):
+    atoms_wrapper_class = _JsonAtoms
+
+
+logger_class = JsonAccessLogger
+
+# --- Prometheus multiprocess mode -----------------------------------------------------------
+
+
+def _multiproc_dir() -> Path | None:
+    raw = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    return Path(raw) if raw else None
+
+
+def on_starting(server: object) -> None:
+    """Empty the metrics directory: files left by a previous run would be summed into ours."""
+    directory = _multiproc_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Tell prometheus_client a worker is gone so its live gauges stop being reported."""
+    if _multiproc_dir() is None:
+        return
+    try:
+        from prometheus_client import multiprocess
+    except ImportError:
+        return
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -1,0 +1,156 @@
+"""Helpers shared by the live proxy tests: a recording stand-in upstream and SNI-aware clients."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from typing import Any
+from typing import Protocol
+
+SECRET_QUERY = "emailaddress=query-marker-7c1f%40example.com&password=hunter2-marker"
+SECRET_AUTH = "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3JkLW1hcmtlcg=="
+
+# ---------------------------------------------------------------------------------------------
+# Stand-in upstream
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Upstream:
+    port: int
+    requests: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def last(self, marker: str) -> Seen:
+        with self.lock:
+            matching = [seen for seen in self.requests if marker in seen.path]
+        assert matching, f"no request with {marker!r} reached the upstream"
+        return matching[-1]
+
+    def count(self, marker: str) -> int:
+        with self.lock:
+            return sum(marker in seen.path for seen in self.requests)
+
+
+def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            seen = Seen(
+                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+            )
+            with upstream.lock:
+                upstream.requests.append(seen)
+            if "want-401" in self.path:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="stand-in"')
+            else:
+                self.send_response(200)
+            payload = b"<ok/>"
+            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = _answer
+        do_POST = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def run_upstream() -> Iterator[Upstream]:
+    """A threaded stdlib HTTP server on a free loopback port that records every request."""
+    state = Upstream(0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
+    state.port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------------
+
+
+class Site(Protocol):
+    """What the clients need to know about a running proxy."""
+
+    http_port: int
+    https_port: int
+    ca: Any  # trustme.CA
+
+
+class SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 that presents a chosen SNI name (http.client sends none for an IP)."""
+
+    def __init__(self, port: int, sni: str, context: ssl.SSLContext) -> None:
+        super().__init__("127.0.0.1", port, timeout=10, context=context)
+        self._sni = sni
+        self._ctx = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(raw, server_hostname=self._sni)
+
+
+def tls_context(site: Site) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    site.ca.configure_trust(ctx)
+    return ctx
+
+
+def https_request(
+    site: Site,
+    method: str,
+    path: str,
+    *,
+    host: str = "autoconfig.example.com",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    conn = SNIConnection(site.https_port, host, tls_context(site))
+    try:
+        conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def http_request(
+    site: Site, method: str, path: str, *, host: str, body: bytes | None = None
+) -> tuple[int, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", site.http_port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={"Host": host})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()

@@ -1,0 +1,281 @@
+"""deploy/Caddyfile: validated by Caddy, and run for real on loopback in front of a stand-in.
+
+The copy under test gets free ports, throwaway trustme certificates (the shipped file relies on
+automatic ACME, which needs the internet), a temp log file and the stand-in upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy._support import SECRET_AUTH
+from tests.deploy._support import SECRET_QUERY
+from tests.deploy._support import Upstream
+from tests.deploy._support import http_request
+from tests.deploy._support import https_request
+from tests.deploy._support import run_upstream
+from tests.deploy.conftest import require_module
+
+trustme = require_module("trustme")
+
+HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
+
+
+@dataclass
+class CaddySite:
+    prefix: Path
+    caddyfile: Path
+    http_port: int
+    https_port: int
+    ca: Any
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "autoconf.access.log"
+
+
+def _caddy_env(home: Path) -> dict[str, str]:
+    # Caddy keeps its state under $HOME / $XDG_*: point all of it into the temp dir.
+    env = dict(os.environ)
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "cfg"))
+    return env
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
+    return text.replace(old, new)
+
+
+@pytest.fixture(scope="module")
+def caddy(binary: Callable[[str], str]) -> str:
+    return binary("caddy")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    with run_upstream() as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    deploy_dir: Path,
+    ports: Callable[[], int],
+    upstream: Upstream,
+) -> CaddySite:
+    tmp = tmp_path_factory.mktemp("caddy")
+    ca = trustme.CA()
+    cert = ca.issue_cert(*HOSTS)
+    chain, key = tmp / "fullchain.pem", tmp / "privkey.pem"
+    cert.private_key_pem.write_to_path(str(key))
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    http_port, https_port = ports(), ports()
+
+    text = (deploy_dir / "Caddyfile").read_text()
+    text = _replace(
+        text,
+        "\temail admin@example.com\n",
+        f"\temail admin@example.com\n\tadmin off\n\thttp_port {http_port}\n"
+        f"\thttps_port {https_port}\n\tdefault_bind 127.0.0.1\n"
+        f"\tstorage file_system {{\n\t\troot {tmp / 'storage'}\n\t}}\n",
+    )
+    text = _replace(
+        text,
+        "# tls /etc/ssl/autoconf/fullchain.pem /etc/ssl/autoconf/privkey.pem",
+        f"tls {chain} {key}",
+    )
+    text = _replace(text, "/var/log/caddy/autoconf.access.log", str(tmp / "autoconf.access.log"))
+    text = _replace(
+        text, "reverse_proxy 127.0.0.1:8000", f"reverse_proxy 127.0.0.1:{upstream.port}"
+    )
+    caddyfile = tmp / "Caddyfile"
+    caddyfile.write_text(text)
+    return CaddySite(tmp, caddyfile, http_port, https_port, ca)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"caddy exited early with {proc.returncode}"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"caddy did not listen on {port}")
+
+
+@pytest.fixture(scope="module")
+def running(caddy: str, site: CaddySite) -> Iterator[CaddySite]:
+    log = (site.prefix / "caddy.log").open("wb")
+    proc = subprocess.Popen(
+        [caddy, "run", "--config", str(site.caddyfile), "--adapter", "caddyfile"],
+        env=_caddy_env(site.prefix),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_port(site.http_port, proc)
+        _wait_for_port(site.https_port, proc)
+        yield site
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+def test_caddy_validates_shipped_file(caddy: str, deploy_dir: Path, tmp_path: Path) -> None:
+    """`caddy validate` accepts deploy/Caddyfile exactly as shipped."""
+    result = subprocess.run(
+        [caddy, "validate", "--config", str(deploy_dir / "Caddyfile"), "--adapter", "caddyfile"],
+        env=_caddy_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+
+
+def test_caddyfile_is_formatted(caddy: str, deploy_dir: Path) -> None:
+    """deploy/Caddyfile is in `caddy fmt` form (an admin's `caddy fmt` leaves it unchanged)."""
+    result = subprocess.run(
+        [caddy, "fmt", str(deploy_dir / "Caddyfile")], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (deploy_dir / "Caddyfile").read_text()
+
+
+def test_adapted_json_has_limits(caddy: str, deploy_dir: Path, tmp_path: Path) -> None:
+    """The adapted config caps bodies at 16 KiB and deletes Authorization before proxying."""
+    result = subprocess.run(
+        [caddy, "adapt", "--config", str(deploy_dir / "Caddyfile"), "--adapter", "caddyfile"],
+        env=_caddy_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    dumped = json.dumps(json.loads(result.stdout))
+    assert '"max_size": 16384' in dumped
+    assert re.search(r'"request": \{"delete": \["Authorization"', dumped)
+    assert '"dial": "127.0.0.1:8000"' in dumped
+
+
+def test_authorization_not_forwarded(running: CaddySite, upstream: Upstream) -> None:
+    """Credentials sent by the client never reach the app; X-Forwarded-For is Caddy's own."""
+    status, _, _ = https_request(
+        running,
+        "POST",
+        "/Autodiscover/Autodiscover.xml?marker=caddy-auth",
+        host="autodiscover.example.com",
+        headers={"Authorization": SECRET_AUTH, "X-Forwarded-For": "203.0.113.9"},
+        body=b"<Autodiscover/>",
+    )
+    assert status == 200
+    seen = upstream.last("caddy-auth")
+    assert "authorization" not in seen.headers
+    assert seen.body == b"<Autodiscover/>"
+    assert seen.headers["x-forwarded-proto"] == "https"
+    assert "203.0.113.9" not in seen.headers.get("x-forwarded-for", "")
+
+
+def test_body_under_16k_is_passed(running: CaddySite, upstream: Upstream) -> None:
+    """A 15 KiB POST reaches the app whole: the 413 below is the size limit, not POST."""
+    status, _, _ = https_request(
+        running,
+        "POST",
+        "/autodiscover/autodiscover.xml?marker=caddy-ok",
+        host="autodiscover.example.com",
+        body=b"y" * (15 * 1024),
+    )
+    assert status == 200
+    assert len(upstream.last("caddy-ok").body) == 15 * 1024
+
+
+def test_body_over_16k_gets_413(running: CaddySite, upstream: Upstream) -> None:
+    """A 20 KiB POST is refused with 413 and does not reach the app."""
+    status, _, _ = https_request(
+        running,
+        "POST",
+        "/autodiscover/autodiscover.xml?marker=caddy-big",
+        host="autodiscover.example.com",
+        body=b"x" * (20 * 1024),
+    )
+    assert status == 413
+    assert upstream.count("caddy-big") == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/AutoDiscover/AutoDiscover.xml", "/autodiscover/autodiscover.xml"]
+)
+def test_outlook_http_step_gets_302(running: CaddySite, path: str) -> None:
+    """http://autodiscover.<d>/autodiscover/autodiscover.xml (any case) is a 302 to https."""
+    status, headers = http_request(running, "GET", path, host="autodiscover.example.com")
+    assert status == 302
+    assert headers["location"] == f"https://autodiscover.example.com{path}"
+
+
+def test_other_http_gets_301(running: CaddySite) -> None:
+    """Thunderbird's http:// autoconfig URL is a 301 to the same URL on https."""
+    path = "/mail/config-v1.1.xml?emailaddress=a%40example.com"
+    status, headers = http_request(running, "GET", path, host="autoconfig.example.com")
+    assert status == 301
+    assert headers["location"] == f"https://autoconfig.example.com{path}"
+
+
+def test_unknown_host_on_80_gets_no_response(running: CaddySite) -> None:
+    """An unknown Host on port 80 gets the connection closed without an answer."""
+    with socket.create_connection(("127.0.0.1", running.http_port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.attacker.example\r\nConnection: close\r\n\r\n")
+        assert sock.recv(1024) == b""
+
+
+def test_unknown_sni_fails_handshake(running: CaddySite) -> None:
+    """An unknown SNI name on 443 gets no certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        ctx.wrap_socket(raw, server_hostname="mail.attacker.example")
+
+
+def test_access_log_has_no_query_or_authorization(running: CaddySite) -> None:
+    """Caddy's access log keeps the path but drops query strings and Authorization values."""
+    https_request(
+        running,
+        "GET",
+        f"/mail/config-v1.1.xml?{SECRET_QUERY}",
+        headers={"Authorization": SECRET_AUTH},
+    )
+    http_request(running, "GET", f"/mail/config-v1.1.xml?{SECRET_QUERY}", host=HOSTS[0])
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline and text.count("\n") < 2:
+        text = running.access_log.read_text() if running.access_log.exists() else ""
+        time.sleep(0.1)
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert any(entry["request"]["uri"] == "/mail/config-v1.1.xml" for entry in entries), text
+    for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0"):
+        assert secret not in text

@@ -1,0 +1,303 @@
+"""deploy/gunicorn.conf.py: the values it sets, its hooks, and a real gunicorn running with it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import runpy
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gunicorn
+import pytest
+from gunicorn.config import Config
+
+CONF_ENV = (
+    "AUTOCONF_BIND",
+    "AUTOCONF_WORKERS",
+    "AUTOCONF_THREADS",
+    "AUTOCONF_LOG_LEVEL",
+    "FORWARDED_ALLOW_IPS",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in CONF_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def load(deploy_dir: Path) -> dict[str, Any]:
+    return runpy.run_path(str(deploy_dir / "gunicorn.conf.py"))
+
+
+def as_gunicorn_config(namespace: dict[str, Any]) -> Config:
+    """Feed the module's names through gunicorn's own validators, as `-c` does."""
+    cfg = Config()
+    for key, value in namespace.items():
+        if key in cfg.settings:
+            cfg.set(key, value)
+    return cfg
+
+
+def test_gunicorn_is_at_least_23() -> None:
+    """The installed gunicorn has the Transfer-Encoding smuggling fixes (>= 23.0)."""
+    major = int(gunicorn.__version__.split(".")[0])
+    assert major >= 23
+
+
+def test_key_values(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """gthread, loopback bind, limits and worker recycling are set and accepted by gunicorn."""
+    cfg = as_gunicorn_config(load(deploy_dir))
+    assert cfg.worker_class_str == "gthread"
+    assert cfg.bind == ["127.0.0.1:8000"]
+    assert cfg.workers >= 2
+    assert cfg.threads == 4
+    assert cfg.max_requests == 2000
+    assert cfg.max_requests_jitter == 200
+    # Far above the DNS budget (~2.5 s), and graceful shutdown finishes before systemd/k8s kill.
+    assert cfg.timeout >= 4 * 2.5
+    assert 2.5 < cfg.graceful_timeout < 30
+    assert cfg.keepalive == 5
+    assert cfg.limit_request_line == 2048
+    assert cfg.limit_request_fields == 50
+    assert cfg.limit_request_field_size == 8190
+    assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]
+    assert cfg.accesslog == "-"
+
+
+def test_env_overrides(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """Bind, worker/thread counts and trusted proxies come from the environment when set."""
+    clean_env.setenv("AUTOCONF_BIND", "0.0.0.0:8080, [::]:8080")
+    clean_env.setenv("AUTOCONF_WORKERS", "3")
+    clean_env.setenv("AUTOCONF_THREADS", "6")
+    clean_env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.5")
+    cfg = as_gunicorn_config(load(deploy_dir))
+    assert cfg.bind == ["0.0.0.0:8080", "[::]:8080"]
+    assert cfg.workers == 3
+    assert cfg.threads == 6
+    assert cfg.forwarded_allow_ips == ["10.0.0.5"]
+
+
+def test_bad_worker_count_is_refused(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """An out-of-range AUTOCONF_WORKERS stops start-up instead of being used."""
+    clean_env.setenv("AUTOCONF_WORKERS", "0")
+    with pytest.raises(ValueError, match="AUTOCONF_WORKERS"):
+        load(deploy_dir)
+
+
+def test_old_gunicorn_is_refused(deploy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the file under a gunicorn older than 23 raises instead of serving."""
+    monkeypatch.setattr(gunicorn, "__version__", "22.0.0")
+    with pytest.raises(RuntimeError, match="gunicorn >= 23"):
+        load(deploy_dir)
+
+
+def test_access_log_format_has_path_only(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """The access log format logs %(U)s and never the request line, query, user or Authorization."""
+    fmt = load(deploy_dir)["access_log_format"]
+    assert "%(U)s" in fmt
+    for atom in ("%(r)s", "%(q)s", "%(u)s"):  # atoms are case-sensitive: %(U)s is the path
+        assert atom not in fmt, atom
+    for header in ("{authorization}i", "{cookie}i", "{query_string}e", "{raw_uri}e"):
+        assert header not in fmt.lower(), header
+
+
+def _format_line(namespace: dict[str, Any], atoms: dict[str, Any]) -> str:
+    wrapper = namespace["JsonAccessLogger"].atoms_wrapper_class
+    return str(namespace["access_log_format"] % wrapper(atoms))
+
+
+def test_access_log_lines_are_json_even_for_hostile_paths(
+    deploy_dir: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Quotes, backslashes and newlines in a path or User-Agent still give one valid JSON line."""
+    namespace = load(deploy_dir)
+    assert namespace["logger_class"] is namespace["JsonAccessLogger"]
+    hostile = '/a"b\\c\n{"forged": 1}'
+    line = _format_line(
+        namespace,
+        {
+            "t": "[now]",
+            "m": "GET",
+            "U": hostile,
+            "s": "200",
+            "b": "5",
+            "D": 10,
+            "p": "<1>",
+            "{user-agent}i": 'x"\\',
+        },
+    )
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["path"] == hostile
+    assert entry["user_agent"] == 'x"\\'
+    assert entry["method"] == "GET"
+
+
+def test_on_starting_empties_prometheus_dir(
+    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Metrics files (and directories) left by an earlier run are removed at start-up."""
+    metrics = tmp_path / "prom"
+    (metrics / "sub").mkdir(parents=True)
+    (metrics / "counter_123.db").write_bytes(b"old")
+    (metrics / "sub" / "x").write_bytes(b"old")
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics))
+    load(deploy_dir)["on_starting"](None)
+    assert metrics.is_dir()
+    assert list(metrics.iterdir()) == []
+
+
+def test_on_starting_without_env_touches_nothing(
+    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR the hook deletes nothing (e.g. not the cwd)."""
+    keep = tmp_path / "keep.db"
+    keep.write_bytes(b"x")
+    clean_env.chdir(tmp_path)
+    load(deploy_dir)["on_starting"](None)
+    assert keep.exists()
+
+
+def test_child_exit_marks_worker_dead(
+    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """child_exit calls prometheus_client's mark_process_dead with the worker's pid."""
+    from tests.deploy.conftest import require_module
+
+    require_module("prometheus_client")
+    from prometheus_client import multiprocess
+
+    calls: list[int] = []
+    clean_env.setattr(multiprocess, "mark_process_dead", calls.append)
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    load(deploy_dir)["child_exit"](None, SimpleNamespace(pid=4242))
+    assert calls == [4242]
+
+
+def test_child_exit_is_inert_without_env_or_library(
+    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """child_exit does nothing without PROMETHEUS_MULTIPROC_DIR or without prometheus_client."""
+    namespace = load(deploy_dir)
+    worker = SimpleNamespace(pid=4242)
+    namespace["child_exit"](None, worker)  # env unset: must not import or raise
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    clean_env.setitem(sys.modules, "prometheus_client", None)  # makes the import fail
+    namespace["child_exit"](None, worker)
+
+
+# --- With the application (needs wsgi.py from the main branch) -------------------------------
+
+
+@pytest.fixture
+def wsgi_present(repo_root: Path) -> Path:
+    if not (repo_root / "wsgi.py").exists():
+        pytest.skip("wsgi.py not present yet (the application lands on main); merge main")
+    return repo_root
+
+
+def _gunicorn_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CONF_ENV and k != "AUTOCONF_CONFIG"}
+    env.update(extra)
+    return env
+
+
+def test_check_config_loads_app(wsgi_present: Path, deploy_dir: Path) -> None:
+    """`gunicorn --check-config -c deploy/gunicorn.conf.py wsgi:app` succeeds from the repo root."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--check-config",
+            "-c",
+            str(deploy_dir / "gunicorn.conf.py"),
+            "wsgi:app",
+        ],
+        cwd=wsgi_present,
+        env=_gunicorn_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.gunicorn
+def test_real_gunicorn_serves_and_logs_path_only(
+    wsgi_present: Path, deploy_dir: Path, tmp_path: Path, ports: Callable[[], int]
+) -> None:
+    """A real gunicorn with this file serves the bundled example, logs JSON lines without the
+    query string or Authorization, and empties a stale PROMETHEUS_MULTIPROC_DIR at start."""
+    port = ports()
+    metrics = tmp_path / "prom"
+    metrics.mkdir()
+    (metrics / "stale_999.db").write_bytes(b"stale")
+    log_path = tmp_path / "gunicorn.log"
+    env = _gunicorn_env(
+        AUTOCONF_BIND=f"127.0.0.1:{port}",
+        AUTOCONF_WORKERS="1",
+        AUTOCONF_THREADS="2",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
+    )
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(deploy_dir / "gunicorn.conf.py"),
+                "wsgi:app",
+            ],
+            cwd=wsgi_present,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            status = None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and status is None:
+                assert proc.poll() is None, log_path.read_text()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                try:
+                    conn.request(
+                        "GET",
+                        "/mail/config-v1.1.xml?emailaddress=qmarker%40example.com",
+                        headers={
+                            "Authorization": "Basic c2VjcmV0OnNlY3JldA==",
+                            "Host": "autoconfig.example.com",
+                        },
+                    )
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                except OSError:
+                    time.sleep(0.2)
+                finally:
+                    conn.close()
+            assert status == 200
+            assert not (metrics / "stale_999.db").exists()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = log_path.read_text()
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    # The app's own JSON log lines (autoconf.logs) share the stream; access lines have a path.
+    access = [entry for entry in entries if "path" in entry]
+    assert any(entry["path"] == "/mail/config-v1.1.xml" for entry in access), text
+    assert "qmarker" not in text
+    assert "emailaddress" not in text
+    assert "c2VjcmV0" not in text
+    assert "Using worker: gthread" in text

@@ -1,0 +1,497 @@
+"""The shipped nginx vhost, checked by a real nginx.
+
+The vhost is copied to a temp prefix with its listen ports, certificate paths, log paths and
+upstream rewritten (loopback only, free ports, throwaway trustme certificates), wrapped in a
+generated nginx.conf, checked with ``nginx -t`` and then run in front of a stand-in upstream
+that records what reaches it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.deploy._support import SECRET_AUTH
+from tests.deploy._support import SECRET_QUERY
+from tests.deploy._support import SNIConnection
+from tests.deploy._support import Upstream
+from tests.deploy._support import http_request
+from tests.deploy._support import https_request
+from tests.deploy._support import run_upstream
+from tests.deploy._support import tls_context
+from tests.deploy.conftest import require_module
+
+trustme = require_module("trustme")
+
+HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    with run_upstream() as state:
+        yield state
+
+
+# ---------------------------------------------------------------------------------------------
+# The vhost in a temp prefix
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    prefix: Path
+    conf: Path
+    vhost: Path
+    http_port: int
+    https_port: int
+    ca: trustme.CA
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "logs" / "autoconf.access.log"
+
+    @property
+    def vhost_error_log(self) -> Path:
+        return self.prefix / "logs" / "autoconf.error.log"
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    """Replace, insisting the shipped file still contains what the test rewrites."""
+    assert old in text, f"deploy/nginx/autoconf.conf no longer contains {old!r}"
+    return text.replace(old, new)
+
+
+def _enable_optional_cache(text: str) -> str:
+    """Uncomment the blocks between the optional-cache markers."""
+    pattern = re.compile(r"# --- optional cache begin ---\n(.*?)# --- optional cache end ---", re.S)
+    blocks = pattern.findall(text)
+    assert len(blocks) == 2, "expected two optional cache blocks (cache path and location)"
+
+    def uncomment(match: re.Match[str]) -> str:
+        return re.sub(r"^(\s*)# ?", r"\1", match.group(1), flags=re.M)
+
+    return pattern.sub(uncomment, text)
+
+
+def _build_site(
+    tmp: Path,
+    deploy_dir: Path,
+    ports: Callable[[], int],
+    upstream_port: int,
+    *,
+    with_cache: bool = False,
+) -> Site:
+    for sub in ("logs", "tls", "tmp", "cache"):
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+
+    ca = trustme.CA()
+    cert = ca.issue_cert(*HOSTS)
+    chain = tmp / "tls" / "fullchain.pem"
+    key = tmp / "tls" / "privkey.pem"
+    cert.private_key_pem.write_to_path(str(key))
+    with chain.open("wb") as fh:
+        for blob in cert.cert_chain_pems:
+            fh.write(blob.bytes())
+
+    http_port, https_port = ports(), ports()
+    text = (deploy_dir / "nginx" / "autoconf.conf").read_text()
+    if with_cache:
+        text = _enable_optional_cache(text)
+        text = _replace(text, "/var/cache/nginx/autoconf", str(tmp / "cache"))
+    text = _replace(
+        text, "listen 80 default_server;", f"listen 127.0.0.1:{http_port} default_server;"
+    )
+    text = _replace(
+        text, "listen 443 ssl default_server;", f"listen 127.0.0.1:{https_port} ssl default_server;"
+    )
+    text = _replace(text, "listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = _replace(text, "listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    # IPv6 may be unavailable in a test container; the IPv4 lines carry the same config.
+    assert "listen [::]:" in text
+    text = re.sub(r"^\s*listen \[::\]:.*\n", "", text, flags=re.M)
+    text = _replace(text, "/etc/ssl/autoconf/fullchain.pem", str(chain))
+    text = _replace(text, "/etc/ssl/autoconf/privkey.pem", str(key))
+    text = _replace(text, "/var/log/nginx/", f"{tmp / 'logs'}/")
+    text = _replace(text, "server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+    assert not re.search(r"listen\s+(80|443)\b", text), "an unrewritten listen line is left"
+
+    vhost = tmp / "autoconf.conf"
+    vhost.write_text(text)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        f"""{user}worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/logs/main-error.log info;
+events {{ worker_connections 128; }}
+http {{
+    client_body_temp_path {tmp}/tmp/body;
+    proxy_temp_path {tmp}/tmp/proxy;
+    fastcgi_temp_path {tmp}/tmp/fastcgi;
+    uwsgi_temp_path {tmp}/tmp/uwsgi;
+    scgi_temp_path {tmp}/tmp/scgi;
+    access_log {tmp}/logs/main-access.log;
+    include {vhost};
+}}
+"""
+    )
+    return Site(tmp, conf, vhost, http_port, https_port, ca)
+
+
+def _nginx_cmd(nginx: str, site: Site, *extra: str) -> list[str]:
+    return [
+        nginx,
+        "-p",
+        str(site.prefix),
+        "-c",
+        str(site.conf),
+        "-e",
+        str(site.prefix / "logs" / "startup.log"),
+        *extra,
+    ]
+
+
+def _nginx_test(nginx: str, site: Site) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_nginx_cmd(nginx, site, "-t"), capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def nginx_bin(binary: Callable[[str], str]) -> str:
+    return binary("nginx")
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    deploy_dir: Path,
+    ports: Callable[[], int],
+    upstream: Upstream,
+) -> Site:
+    return _build_site(tmp_path_factory.mktemp("nginx"), deploy_dir, ports, upstream.port)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"nginx exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nginx did not listen on {port} within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def running(nginx_bin: str, site: Site) -> Iterator[Site]:
+    checked = _nginx_test(nginx_bin, site)
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(
+        _nginx_cmd(nginx_bin, site), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_port(site.http_port, proc)
+        _wait_for_port(site.https_port, proc)
+        yield site
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests: configuration check
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nginx_t_accepts_vhost(nginx_bin: str, site: Site) -> None:
+    """`nginx -t` accepts the shipped vhost (ports/paths rewritten) without warnings."""
+    result = _nginx_test(nginx_bin, site)
+    output = result.stderr + result.stdout
+    assert result.returncode == 0, output
+    assert "test is successful" in output
+    assert "[warn]" not in output, output
+
+
+def test_nginx_t_accepts_optional_cache(
+    nginx_bin: str,
+    tmp_path: Path,
+    deploy_dir: Path,
+    ports: Callable[[], int],
+) -> None:
+    """The commented proxy_cache example is valid nginx once uncommented."""
+    cached = _build_site(tmp_path, deploy_dir, ports, 9, with_cache=True)
+    assert "proxy_cache autoconf_cache;" in cached.vhost.read_text()
+    result = _nginx_test(nginx_bin, cached)
+    assert result.returncode == 0, result.stderr
+
+
+def test_log_format_has_no_request_line_query_or_credentials(deploy_dir: Path) -> None:
+    """The access log format uses $uri and none of $request, $args, $query_string, Authorization."""
+    text = (deploy_dir / "nginx" / "autoconf.conf").read_text()
+    match = re.search(r"log_format autoconf_json\b(.*?);\n", text, re.S)
+    assert match, "log_format autoconf_json not found"
+    fmt = match.group(1)
+    assert "$uri" in fmt
+    for banned in (
+        '$request"',
+        "$request ",
+        "$request_uri",
+        "$args",
+        "$arg_",
+        "$query_string",
+        "$http_authorization",
+        "$remote_user",
+        "$http_cookie",
+    ):
+        assert banned not in fmt, banned
+    assert not re.search(r"\$request(?![_a-z])", fmt)
+
+
+def test_limits_in_every_serving_block(deploy_dir: Path) -> None:
+    """Both vhost server blocks cap bodies at 16k; Authorization stripped; loopback upstream."""
+    text = (deploy_dir / "nginx" / "autoconf.conf").read_text()
+    active = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert active.count("client_max_body_size 16k;") >= 2
+    assert 'proxy_set_header Authorization "";' in active
+    assert "server 127.0.0.1:8000;" in active
+    assert "ssl_reject_handshake on;" in active
+    assert "return 444;" in active
+    assert "limit_req zone=" in active
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests: behaviour of the running nginx
+# ---------------------------------------------------------------------------------------------
+
+
+def test_authorization_and_cookie_not_forwarded(running: Site, upstream: Upstream) -> None:
+    """Credentials the client volunteers never reach the app; the request itself does."""
+    status, _, body = https_request(
+        running,
+        "POST",
+        "/Autodiscover/Autodiscover.xml?marker=auth-strip",
+        host="autodiscover.example.com",
+        headers={"Authorization": SECRET_AUTH, "Cookie": "session=abc", "Content-Type": "text/xml"},
+        body=b"<Autodiscover/>",
+    )
+    assert status == 200 and body == b"<ok/>"
+    seen = upstream.last("auth-strip")
+    assert "authorization" not in seen.headers
+    assert "cookie" not in seen.headers
+    assert seen.body == b"<Autodiscover/>"
+    assert seen.method == "POST"
+
+
+def test_forwarded_headers_set_by_proxy(running: Site, upstream: Upstream) -> None:
+    """X-Forwarded-* come from nginx: the client's own X-Forwarded-For is replaced, not appended."""
+    https_request(
+        running,
+        "GET",
+        "/mail/config-v1.1.xml?marker=xff",
+        headers={"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "http", "Proxy": "x"},
+    )
+    seen = upstream.last("marker=xff")
+    assert seen.headers["x-forwarded-for"] == "127.0.0.1"
+    assert seen.headers["x-forwarded-proto"] == "https"
+    assert seen.headers["x-forwarded-host"] == "autoconfig.example.com"
+    assert seen.headers["host"] == "autoconfig.example.com"
+    assert "proxy" not in seen.headers
+
+
+def test_upstream_401_challenge_is_hidden(running: Site) -> None:
+    """Even if the app answered 401, no WWW-Authenticate challenge reaches the client."""
+    status, headers, _ = https_request(running, "GET", "/want-401")
+    assert status == 401
+    assert "www-authenticate" not in headers
+
+
+def test_body_over_16k_gets_413_from_nginx(running: Site, upstream: Upstream) -> None:
+    """A 20 KiB POST is refused by nginx (413) and never reaches the app."""
+    status, _, _ = https_request(
+        running,
+        "POST",
+        "/autodiscover/autodiscover.xml?marker=big-body",
+        host="autodiscover.example.com",
+        headers={"Content-Type": "text/xml"},
+        body=b"x" * (20 * 1024),
+    )
+    assert status == 413
+    assert upstream.count("big-body") == 0
+
+
+def test_body_under_16k_is_passed(running: Site, upstream: Upstream) -> None:
+    """A 15 KiB POST (under the cap) passes whole: the 413 above is the size limit, not POST."""
+    status, _, _ = https_request(
+        running,
+        "POST",
+        "/autodiscover/autodiscover.xml?marker=ok-body",
+        host="autodiscover.example.com",
+        body=b"y" * (15 * 1024),
+    )
+    assert status == 200
+    assert len(upstream.last("ok-body").body) == 15 * 1024
+
+
+def test_unknown_sni_fails_tls_handshake(running: Site) -> None:
+    """On 443 a name that is not ours gets no certificate: the handshake is rejected."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        ctx.wrap_socket(raw, server_hostname="mail.attacker.example")
+
+
+def test_known_sni_handshake_presents_our_certificate(running: Site) -> None:
+    """Positive control for the test above: our names complete a verified handshake."""
+    for host in HOSTS:
+        with (
+            socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
+            tls_context(running).wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+
+
+def test_unknown_host_on_80_gets_no_response(running: Site) -> None:
+    """On port 80 an unknown Host is answered with nothing at all (444 closes the connection)."""
+    with socket.create_connection(("127.0.0.1", running.http_port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.attacker.example\r\nConnection: close\r\n\r\n")
+        assert sock.recv(1024) == b""
+
+
+def test_unknown_host_on_443_with_our_sni_is_refused(running: Site) -> None:
+    """A known SNI but a foreign Host header does not reach the app either (nginx answers 421)."""
+    conn = SNIConnection(running.https_port, "autoconfig.example.com", tls_context(running))
+    try:
+        conn.request("GET", "/", headers={"Host": "www.attacker.example"})
+        status = conn.getresponse().status
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        status = 0
+    finally:
+        conn.close()
+    assert status in {0, 421}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/AutoDiscover/AutoDiscover.xml",
+        "/autodiscover/autodiscover.xml",
+        "/AUTODISCOVER/AUTODISCOVER.XML",
+    ],
+)
+def test_outlook_http_step_gets_302_to_https(running: Site, method: str, path: str) -> None:
+    """http://autodiscover.<d>/autodiscover/autodiscover.xml (any case) is a 302 to https."""
+    status, headers = http_request(
+        running,
+        method,
+        path,
+        host="autodiscover.example.com",
+        body=b"<x/>" if method == "POST" else None,
+    )
+    assert status == 302
+    assert headers["location"] == f"https://autodiscover.example.com{path}"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/mail/config-v1.1.xml?emailaddress=alice%40example.com",
+        "/.well-known/autoconfig/mail/config-v1.1.xml",
+        "/",
+        "/mobileconfig",
+    ],
+)
+def test_other_http_requests_get_301_to_https(
+    running: Site, upstream: Upstream, host: str, path: str
+) -> None:
+    """Everything else on port 80 is a 301 to the same URL on https, and never reaches the app."""
+    before = len(upstream.requests)
+    status, headers = http_request(running, "GET", path, host=host)
+    assert status == 301
+    assert headers["location"] == f"https://{host}{path}"
+    assert len(upstream.requests) == before
+
+
+def test_https_passes_paths_and_queries_to_app(running: Site, upstream: Upstream) -> None:
+    """On https the app receives the path and query unchanged (it needs ?emailaddress=)."""
+    status, _, _ = https_request(
+        running, "GET", "/mail/config-v1.1.xml?emailaddress=bob%40example.com"
+    )
+    assert status == 200
+    assert (
+        upstream.last("bob%40example.com").path
+        == "/mail/config-v1.1.xml?emailaddress=bob%40example.com"
+    )
+
+
+def test_access_log_has_no_query_string_or_authorization(running: Site) -> None:
+    """Access and vhost error logs hold the path but no query string and no Authorization value."""
+    https_request(
+        running,
+        "GET",
+        f"/mail/config-v1.1.xml?{SECRET_QUERY}",
+        headers={"Authorization": SECRET_AUTH},
+    )
+    http_request(
+        running, "GET", f"/mail/config-v1.1.xml?{SECRET_QUERY}", host="autoconfig.example.com"
+    )
+    https_request(
+        running,
+        "POST",
+        f"/autodiscover/autodiscover.xml?{SECRET_QUERY}",
+        host="autodiscover.example.com",
+        headers={"Authorization": SECRET_AUTH},
+        body=b"z" * (20 * 1024),
+    )
+    log = running.access_log.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert any(entry["path"] == "/mail/config-v1.1.xml" for entry in lines)
+    assert any(entry["status"] == 413 for entry in lines)
+    for text in (
+        log,
+        running.vhost_error_log.read_text() if running.vhost_error_log.exists() else "",
+    ):
+        for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0", "secret-password"):
+            assert secret not in text
+
+
+def test_rate_limit_answers_429(running: Site, upstream: Upstream) -> None:
+    """A burst far above the limit (10 r/s, burst 40) is cut off with 429 before the app."""
+    before = upstream.count("marker=flood")
+    statuses = []
+    # One kept-alive connection, so the 150 requests arrive far faster than 10 per second.
+    conn = SNIConnection(running.https_port, "autoconfig.example.com", tls_context(running))
+    try:
+        for _ in range(150):
+            conn.request("GET", "/healthz?marker=flood", headers={"Host": "autoconfig.example.com"})
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+    finally:
+        conn.close()
+    assert 429 in statuses
+    assert statuses.count(200) >= 10
+    assert upstream.count("marker=flood") - before == statuses.count(200)

@@ -1,0 +1,40 @@
+"""The wheel carries what an installed package needs outside a checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ROOT
+
+
+def test_wheel_ships_templates_and_default(tmp_path: Path) -> None:
+    """templates/ and the embedded example (config + zone) are inside the wheel."""
+    pytest.importorskip("hatchling", reason="hatchling (test extra) builds the wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (wheel,) = tmp_path.glob("autoconf-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
+    assert {f"autoconf/templates/{name}" for name in templates} <= names
+    assert {"autoconf/data/default.toml", "autoconf/data/example.com.zone"} <= names
+    assert not any(name.startswith("tests/") for name in names)

@@ -136,9 +136,10 @@ def start_knot(work: Path, count: int) -> Knot:
 def automx2_python(path: Path) -> tuple[Path | None, str]:
     """automx2's interpreter in a side venv, created and installed when missing."""
     python = path / "bin" / "python"
-    if not python.exists():
+    check = [str(python), "-c", "import automx2.server, gunicorn"]
+    if not python.exists() or subprocess.run(check, capture_output=True).returncode != 0:
         print(f"installing automx2 into {path} (pip)", file=sys.stderr)
-        venv.create(path, with_pip=True)
+        venv.create(path, with_pip=True, clear=True)
         install = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "automx2", f"gunicorn=={gunicorn()}"],
             capture_output=True,

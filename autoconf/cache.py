@@ -102,14 +102,27 @@ class _Flight:
 
 
 class _Slot:
-    """Everything known about one domain. Guarded by the cache lock."""
+    """What is known about one domain. Guarded by the cache lock.
 
-    __slots__ = ("error", "expires_at", "flight", "provider", "retry_at", "version")
+    Kept small (one per cached domain): the rarely set failure and flight state live in
+    :class:`_Trouble`, allocated only while there is some.
+    """
+
+    __slots__ = ("expires_at", "provider", "trouble", "version")
 
     def __init__(self) -> None:
         self.provider: Provider | None = None
         self.version = 0
         self.expires_at = 0.0
+        self.trouble: _Trouble | None = None
+
+
+class _Trouble:
+    """A refresh in flight and/or a recent failure of one domain."""
+
+    __slots__ = ("error", "flight", "retry_at")
+
+    def __init__(self) -> None:
         #: After a failed load, no new load before this moment.
         self.retry_at = 0.0
         self.error = ""
@@ -163,10 +176,11 @@ class ProviderCache:
             served = self._from_memory(slot, now)
             if served is not None:
                 return served
-            flight = slot.flight
+            trouble = slot.trouble = slot.trouble or _Trouble()
+            flight = trouble.flight
             leader = flight is None
             if flight is None:
-                flight = slot.flight = _Flight()
+                flight = trouble.flight = _Flight()
             self.misses += 1
         if leader:
             return self._refresh(domain, slot, flight)
@@ -191,14 +205,18 @@ class ProviderCache:
         if slot.provider is not None and now < slot.expires_at:
             self.hits += 1
             return self._served(slot, now)
-        if now < slot.retry_at:
+        trouble = slot.trouble
+        if trouble is None:
+            return None
+        if now < trouble.retry_at:
             # A load failed moments ago: do not ask again yet (RFC 2308 section 7.1).
             if self._within_stale_window(slot, now):
                 self.stale_serves += 1
                 return self._served(slot, now)
             self.hits += 1
-            raise DnsUnavailableError(slot.error, retry_after=math.ceil(slot.retry_at - now))
-        if slot.flight is not None and self._within_stale_window(slot, now):
+            retry_after = math.ceil(trouble.retry_at - now)
+            raise DnsUnavailableError(trouble.error, retry_after=retry_after)
+        if trouble.flight is not None and self._within_stale_window(slot, now):
             # Someone is refreshing already: serve what we have meanwhile.
             self.revalidation_serves += 1
             return self._served(slot, now)
@@ -239,7 +257,7 @@ class ProviderCache:
             return served
         finally:
             with self._lock:
-                slot.flight = None
+                self._landed(slot)
             flight.done.set()
 
     def _stored(self, domain: str, slot: _Slot, provider: Provider) -> Served:
@@ -248,8 +266,7 @@ class ProviderCache:
         slot.provider = provider
         slot.version = next(self._versions)
         slot.expires_at = now + self.policy.lifetime(provider)
-        slot.retry_at = 0.0
-        slot.error = ""
+        slot.trouble = None
         self._reinsert(domain, slot)
         return self._served(slot, now)
 
@@ -257,8 +274,9 @@ class ProviderCache:
         now = self._clock()
         self.loads += 1
         self.refresh_failures += 1
-        slot.retry_at = now + self.policy.failure_ttl
-        slot.error = exc.detail
+        trouble = slot.trouble = slot.trouble or _Trouble()
+        trouble.retry_at = now + self.policy.failure_ttl
+        trouble.error = exc.detail
         self._reinsert(domain, slot)
         if not self._within_stale_window(slot, now):
             slot.provider = None
@@ -272,6 +290,15 @@ class ProviderCache:
         )
         self.stale_serves += 1
         return self._served(slot, now)
+
+    @staticmethod
+    def _landed(slot: _Slot) -> None:
+        """The flight is over; drop the trouble record unless a failure is remembered."""
+        trouble = slot.trouble
+        if trouble is not None:
+            trouble.flight = None
+            if not trouble.error:
+                slot.trouble = None
 
     def _reinsert(self, domain: str, slot: _Slot) -> None:
         # The slot may have been evicted while its load was in flight.

@@ -82,6 +82,7 @@ def create_app(
             settings,
             source or make_source(settings.dns, metrics),
             clock=clock or time.monotonic,
+            observer=metrics.cache_event,
         ),
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Loader = Callable[[str], Provider]
+Observer = Callable[[str], None]
+"""Told each event: "hit", "miss", "stale" (an expired provider served) or "failure" (a
+load failed); for a metrics layer. Called under the cache lock: keep it quick."""
 
 #: RFC 8767 section 4: a stale answer is handed out with a TTL of 30 seconds.
 STALE_MAX_AGE = 30
@@ -132,10 +135,18 @@ class _Trouble:
 class ProviderCache:
     """Thread-safe cache of ``load(domain)`` results (see the module docstring)."""
 
-    def __init__(self, policy: CachePolicy, load: Loader, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: CachePolicy,
+        load: Loader,
+        *,
+        clock: Clock = time.monotonic,
+        observer: Observer | None = None,
+    ) -> None:
         self.policy = policy
         self._load = load
         self._clock = clock
+        self._observe = observer or _ignore
         self._lock = threading.Lock()
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
         self._versions = itertools.count(1)
@@ -182,6 +193,7 @@ class ProviderCache:
             if flight is None:
                 flight = trouble.flight = _Flight()
             self.misses += 1
+            self._observe("miss")
         if leader:
             return self._refresh(domain, slot, flight)
         return self._wait(flight)
@@ -204,6 +216,7 @@ class ProviderCache:
         """An answer without loading, or None when this caller must load or wait."""
         if slot.provider is not None and now < slot.expires_at:
             self.hits += 1
+            self._observe("hit")
             return self._served(slot, now)
         trouble = slot.trouble
         if trouble is None:
@@ -212,13 +225,16 @@ class ProviderCache:
             # A load failed moments ago: do not ask again yet (RFC 2308 section 7.1).
             if self._within_stale_window(slot, now):
                 self.stale_serves += 1
+                self._observe("stale")
                 return self._served(slot, now)
             self.hits += 1
+            self._observe("hit")
             retry_after = math.ceil(trouble.retry_at - now)
             raise DnsUnavailableError(trouble.error, retry_after=retry_after)
         if trouble.flight is not None and self._within_stale_window(slot, now):
             # Someone is refreshing already: serve what we have meanwhile.
             self.revalidation_serves += 1
+            self._observe("stale")
             return self._served(slot, now)
         return None
 
@@ -274,6 +290,7 @@ class ProviderCache:
         now = self._clock()
         self.loads += 1
         self.refresh_failures += 1
+        self._observe("failure")
         trouble = slot.trouble = slot.trouble or _Trouble()
         trouble.retry_at = now + self.policy.failure_ttl
         trouble.error = exc.detail
@@ -289,6 +306,7 @@ class ProviderCache:
             exc.detail,
         )
         self.stale_serves += 1
+        self._observe("stale")
         return self._served(slot, now)
 
     @staticmethod
@@ -316,6 +334,10 @@ class ProviderCache:
             error = flight.error
             raise DnsUnavailableError(error.detail, retry_after=error.retry_after)
         raise flight.error or RuntimeError("refresh ended without an outcome")
+
+
+def _ignore(event: str) -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from autoconf.cache import Clock
+from autoconf.cache import Observer
 from autoconf.cache import ProviderCache
 from autoconf.cache import Served
 from autoconf.config import Settings
@@ -37,13 +38,18 @@ class Discoverer:
     """Answers "what are the settings for this domain?" for the configured domains."""
 
     def __init__(
-        self, settings: Settings, source: RecordSource, *, clock: Clock = time.monotonic
+        self,
+        settings: Settings,
+        source: RecordSource,
+        *,
+        clock: Clock = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         #: None when ``[cache] enabled = false``: every request then asks DNS.
         self.cache = (
-            ProviderCache(settings.cache, self._derive, clock=clock)
+            ProviderCache(settings.cache, self._derive, clock=clock, observer=observer)
             if settings.cache.enabled
             else None
         )

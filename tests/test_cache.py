@@ -275,3 +275,18 @@ def test_equal_bodies_have_equal_etags() -> None:
     documents = DocumentCache(0)
     assert documents.get(1, lambda: b"<x/>").etag == documents.get(2, lambda: b"<x/>").etag
     assert documents.get(1, lambda: b"<x/>").etag != documents.get(3, lambda: b"<y/>").etag
+
+
+def test_observer_is_told_every_event() -> None:
+    """A metrics layer sees hit, miss, failure and stale as the counters move."""
+    events: list[str] = []
+    clock = FakeClock()
+    loader = Loader(provider(300), DnsUnavailableError("timeout"))
+    cache = ProviderCache(POLICY, loader, clock=clock, observer=events.append)
+    cache.get("example.com")
+    cache.get("example.com")
+    clock.advance(300)
+    cache.get("example.com")
+    assert events == ["miss", "hit", "miss", "failure", "stale"]
+    stats = cache.stats()
+    assert (stats.misses, stats.hits, stats.refresh_failures, stats.stale_serves) == (2, 1, 1, 1)

@@ -117,3 +117,12 @@ def test_dns_change_reaches_the_document_within_the_ttl(running_knot: Knot) -> N
     assert cached.headers["ETag"] == first.headers["ETag"]
     assert changed.headers["ETag"] != first.headers["ETag"]
     assert b"<port>994</port>" in changed.data
+
+
+def test_cache_events_reach_the_metrics(client: FlaskClient) -> None:
+    """/metrics counts the settings cache's misses and hits."""
+    for _ in range(3):
+        client.get(TB, headers={"Host": "example.test"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'autoconf_cache_events_total{event="miss"} 1.0' in text
+    assert 'autoconf_cache_events_total{event="hit"} 2.0' in text

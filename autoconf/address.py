@@ -9,6 +9,7 @@ IDNA 2003 (it maps ``ß`` to ``ss``, a different domain) and is never used.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import email_validator
@@ -21,6 +22,11 @@ MAX_LOCAL_OCTETS = 64
 MAX_DOMAIN_OCTETS = 255
 #: Anything longer cannot be an address; refuse before doing any work on it.
 MAX_INPUT_CHARS = 1024
+#: Recently parsed inputs kept (per process). Validation (UTS #46 mapping, IDNA 2008 checks)
+#: costs more than the rest of a cached answer, and clients repeat themselves: Thunderbird
+#: asks several URLs for one address, Outlook re-posts the same address every few hours.
+#: Only successful parses are kept; the results are immutable.
+MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +44,7 @@ class Address:
         return Address(local_part=self.local_part, domain=domain)
 
 
+@functools.lru_cache(maxsize=MEMO_SIZE)
 def parse_domain(text: str) -> str:
     """Return ``text`` as a lower-case IDNA 2008 A-label without a trailing dot.
 
@@ -65,6 +72,7 @@ def parse_domain(text: str) -> str:
     return ascii_domain
 
 
+@functools.lru_cache(maxsize=MEMO_SIZE)
 def parse_address(text: str) -> Address:
     """Validate an e-mail address and normalise its domain.
 

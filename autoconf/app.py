@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import jinja2
 from flask import Flask
 
+from autoconf.cache import Clock
+from autoconf.cache import DocumentCache
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
@@ -34,6 +37,8 @@ class State:
     settings: Settings
     discoverer: Discoverer
     templates: jinja2.Environment
+    #: Rendered address-independent documents, keyed by (format, provider version).
+    documents: DocumentCache
     metrics: Metrics
 
 
@@ -41,12 +46,14 @@ def create_app(
     config: Settings | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
     source: RecordSource | None = None,
+    clock: Clock | None = None,
 ) -> Flask:
     """Build the application.
 
     ``config`` is a :class:`Settings`, a mapping shaped like the TOML file, or a path; with
     ``None`` the file named by ``$AUTOCONF_CONFIG`` (else the bundled example) is read.
-    ``source`` replaces the record source the settings describe (tests).
+    ``source`` replaces the record source the settings describe and ``clock`` the cache's
+    monotonic clock (tests).
     """
     settings = _settings(config)
     app = Flask("autoconf", template_folder=str(templates_dir()))
@@ -56,8 +63,14 @@ def create_app(
     metrics = Metrics()
     app.extensions[EXTENSION] = State(
         settings=settings,
-        discoverer=Discoverer(settings, source or make_source(settings.dns, metrics.observe_dns)),
+        discoverer=Discoverer(
+            settings,
+            source or make_source(settings.dns, metrics.observe_dns),
+            clock=clock or time.monotonic,
+            observer=metrics.cache_event,
+        ),
         templates=make_environment(),
+        documents=DocumentCache(settings.cache.max_documents),
         metrics=metrics,
     )
     from autoconf import web

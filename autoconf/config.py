@@ -21,6 +21,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from autoconf.address import parse_domain
+from autoconf.cache import CachePolicy
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.errors import ConfigError
@@ -44,6 +45,17 @@ _DNS_KEYS = {
 }
 _HTTP_KEYS = {"max_body_bytes": 16384, "trusted_hosts": []}
 _DIAGNOSTICS_KEYS = {"enabled": True}
+_CACHE_KEYS = {
+    "enabled": True,
+    "floor": 60,
+    "cap": 3600,
+    "negative_cap": 300,
+    "failure_ttl": 5,
+    "stale_if_error": 86400,
+    "max_entries": 10000,
+    "max_documents": 1024,
+}
+_DAY = 86400
 _DOMAIN_KEYS = {
     "aliases": [],
     "display_name": "",
@@ -58,7 +70,7 @@ _MOBILECONFIG_KEYS = {
     "organization": "",
     "identifier_prefix": "",
 }
-_TOP_KEYS = {"dns", "http", "diagnostics", "domains", "mobileconfig"}
+_TOP_KEYS = {"dns", "http", "cache", "diagnostics", "domains", "mobileconfig"}
 #: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
@@ -114,6 +126,7 @@ class Settings:
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    cache: CachePolicy = field(default_factory=CachePolicy)
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
 
@@ -198,6 +211,7 @@ def settings_from_mapping(
     http_table = _section(data, "http", _HTTP_KEYS)
     diagnostics_table = _section(data, "diagnostics", _DIAGNOSTICS_KEYS)
     mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
+    cache_table = _section(data, "cache", _CACHE_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -228,6 +242,7 @@ def settings_from_mapping(
         domains=domains,
         aliases=aliases,
         diagnostics=DiagnosticsSettings(enabled=_bool(diagnostics_table, "enabled", "diagnostics")),
+        cache=_cache(cache_table),
         source=source,
         mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
@@ -286,6 +301,26 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         zone_files=zone_files,
         trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
     )
+
+
+def _cache(table: Mapping[str, Any]) -> CachePolicy:
+    if not isinstance(table["enabled"], bool):
+        raise ConfigError("cache.enabled: must be true or false")
+    policy = CachePolicy(
+        enabled=table["enabled"],
+        floor=_int(table, "floor", "cache", 0, _DAY),
+        cap=_int(table, "cap", "cache", 1, _DAY),
+        negative_cap=_int(table, "negative_cap", "cache", 0, _DAY),
+        # RFC 2308 section 7.1: a failure is remembered for 5 minutes at most.
+        failure_ttl=_int(table, "failure_ttl", "cache", 0, 300),
+        # RFC 8767 suggests 1 to 3 days of staleness; a week is the most we accept.
+        stale_if_error=_int(table, "stale_if_error", "cache", 0, 7 * _DAY),
+        max_entries=_int(table, "max_entries", "cache", 1, 10_000_000),
+        max_documents=_int(table, "max_documents", "cache", 0, 1_000_000),
+    )
+    if policy.floor > policy.cap:
+        raise ConfigError("cache.floor: must not exceed cache.cap")
+    return policy
 
 
 def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:

@@ -7,6 +7,7 @@ Pure module (sans-I/O): it names the questions to ask and turns answers into a
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -224,7 +225,9 @@ def derive(
                 continue
             server = Server(
                 protocol=service.protocol,
-                host=record.target,
+                # One string per host name, however many cached providers name it: IMAP
+                # and SMTP usually share a host, and hosted domains share their hoster's.
+                host=sys.intern(record.target),
                 port=record.port,
                 security=service.security,
                 authentication=profile.authentication,
@@ -273,7 +276,22 @@ def _incoming_order(servers: Mapping[Protocol, tuple[Server, ...]]) -> tuple[Pro
     # priority; at equal priority it may choose, and we choose IMAP because Thunderbird for
     # Android, K-9 and Delta Chat only speak IMAP.
     offered = [p for p in (Protocol.IMAP, Protocol.POP3) if servers.get(p)]
-    return tuple(sorted(offered, key=lambda p: servers[p][0].priority))
+    order = tuple(sorted(offered, key=lambda p: servers[p][0].priority))
+    return _ORDERS.get(order, order)
+
+
+#: The few possible incoming orders, shared by every provider (and so by every entry of
+#: the settings cache) instead of one equal tuple each.
+_ORDERS: dict[tuple[Protocol, ...], tuple[Protocol, ...]] = {
+    order: order
+    for order in (
+        (),
+        (Protocol.IMAP,),
+        (Protocol.POP3,),
+        (Protocol.IMAP, Protocol.POP3),
+        (Protocol.POP3, Protocol.IMAP),
+    )
+}
 
 
 def lint(

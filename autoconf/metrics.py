@@ -9,6 +9,7 @@ multiprocess mode); without that variable the app's own registry is exported.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
@@ -29,6 +30,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[object, ...], Any] = {}
         self.requests = Counter(
             "autoconf_requests",
             "HTTP requests by client format and outcome",
@@ -68,12 +70,21 @@ class Metrics:
 
     def observe_request(self, fmt: str, outcome: str, seconds: float) -> None:
         """Record one answered request."""
-        self.requests.labels(format=fmt, outcome=outcome).inc()
-        self.request_seconds.labels(format=fmt).observe(seconds)
+        self._child(self.requests, fmt, outcome).inc()
+        self._child(self.request_seconds, fmt).observe(seconds)
 
     def cache_event(self, event: str) -> None:
         """Record a cache hit, miss, stale serve or refresh failure."""
-        self.cache_events.labels(event=event).inc()
+        self._child(self.cache_events, event).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # labels() takes a lock and builds a key on every call (3 us per request of the
+        # hot path); the label sets are small and fixed, so the children are kept.
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> bytes:
         """The text exposition format, merged across workers in multiprocess mode."""

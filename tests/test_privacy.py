@@ -303,6 +303,13 @@ local_parts = st.one_of(
 )
 
 
+def cache_policy(response: Any) -> tuple[str, int]:
+    """Cache-Control with its max-age taken out, and the max-age (-1 when absent)."""
+    value = response.headers.get("Cache-Control", "")
+    match = re.search(r"max-age=(\d+)", value)
+    return re.sub(r"max-age=\d+", "max-age=N", value), int(match.group(1)) if match else -1
+
+
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
 @given(local_parts)
 def test_no_format_tells_mailboxes_apart(client: FlaskClient, local: str) -> None:
@@ -319,7 +326,13 @@ def test_no_format_tells_mailboxes_apart(client: FlaskClient, local: str) -> Non
         expected = send(client, *reference)
         answer = send(client, *other)
         assert answer.status_code == expected.status_code == 200
-        assert answer.headers.get("Cache-Control") == expected.headers.get("Cache-Control")
+        # max-age counts down with the cached DNS data (a second may pass between the two
+        # requests); whether and how an answer may be cached must not depend on the mailbox.
+        (policy, age), (expected_policy, expected_age) = (
+            cache_policy(answer),
+            cache_policy(expected),
+        )
+        assert policy == expected_policy and abs(age - expected_age) <= 1
         assert answer.data == expected.data.replace(
             b"alice@example.test", _xml(address).encode()
         ), other

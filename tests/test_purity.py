@@ -16,6 +16,7 @@ PURE = [
     "autoconf.clientread",
     "autoconf.report",
     "autoconf.errors",
+    "autoconf.cache",
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",
     "autoconf.formats.autodiscover_json",

@@ -32,8 +32,6 @@ PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
 #: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
 #: ActiveSync clients send text/xml).
 XML_TYPES = frozenset({"text/xml", "application/xml"})
-#: Upper bound for shared caches of the address-free answer (the DNS TTL usually decides).
-MAX_AGE_CAP = 3600
 READ_SIZE = 65536
 
 
@@ -97,8 +95,8 @@ def answer(pox: PoxRequest) -> Response:
         target = pox.address.with_domain(primary)
         body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
         return xml_response(body)
-    provider = current.discoverer.provider(primary)
-    body = autodiscover.render(current.templates, pox.schema, provider, pox.address)
+    served = current.discoverer.served(primary)
+    body = autodiscover.render(current.templates, pox.schema, served.provider, pox.address)
     if pox.address:
         return xml_response(body)  # per user: private, no-store
-    return xml_response(body, max_age=max(0, min(provider.ttl, MAX_AGE_CAP)))
+    return xml_response(body, max_age=served.max_age)

@@ -81,11 +81,31 @@ def query_domain(*names: str) -> str:
     return address.domain if address else host_domain()
 
 
-def xml_response(body: bytes, *, status: int = 200, max_age: int | None = None) -> Response:
-    """An XML answer; ``max_age`` makes it publicly cacheable, else it is private."""
-    response = Response(body, status=status, content_type=XML)
+def xml_response(
+    body: bytes, *, status: int = 200, max_age: int | None = None, etag: str = ""
+) -> Response:
+    """An XML answer; ``max_age`` makes it publicly cacheable, else it is private.
+
+    ``etag`` (quoted, only with ``max_age``) is sent as the validator, and a request whose
+    ``If-None-Match`` names it gets 304 without a body (RFC 9110 section 13.1.2).
+    """
     if max_age is None:
+        response = Response(body, status=status, content_type=XML)
         response.headers["Cache-Control"] = "private, no-store"
+        return response
+    if etag and _not_modified(etag):
+        response = Response(status=304)
     else:
-        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+        response = Response(body, status=status, content_type=XML)
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    if etag:
+        response.headers["ETag"] = etag
     return response
+
+
+def _not_modified(etag: str) -> bool:
+    # RFC 9110 section 13.1.2: If-None-Match uses the weak comparison, "*" matches any.
+    # The environ, not request.headers: a missing header costs an exception there.
+    if "HTTP_IF_NONE_MATCH" not in request.environ:
+        return False
+    return request.if_none_match.contains_weak(etag.strip('"'))

@@ -22,8 +22,6 @@ from autoconf.web.common import state
 bp = Blueprint("dav", __name__)
 
 SERVICES = {"caldav": Protocol.CALDAV, "carddav": Protocol.CARDDAV}
-#: Upper bound for caches, as for autoconfig; the DNS TTL usually decides first.
-MAX_AGE_CAP = 3600
 
 # 307, not 301. RFC 6764 section 5 allows 301, 303 or 307. The target is derived from DNS
 # and changes when the records do, so the redirect must stay temporary: clients keep
@@ -39,17 +37,17 @@ def well_known(service: str) -> Response:
     """Redirect to the Host domain's DAV context URL; 404 when it publishes none."""
     current = state()
     domain = current.discoverer.primary(host_domain())
-    provider = current.discoverer.lookup(domain).provider
+    served = current.discoverer.served(domain, mail=False)
+    provider = served.provider
     servers = provider.of(SERVICES[service])
     if not servers:
         raise NoSettingsError(f"{domain} publishes no {service} service")
     target = servers[0].url
     if _is_self(target):
         raise NoSettingsError(f"{domain}: {service} SRV/TXT point back at this URI")
-    max_age = max(0, min(provider.ttl, MAX_AGE_CAP))
     return Response(
         status=REDIRECT_STATUS,
-        headers={"Location": target, "Cache-Control": f"public, max-age={max_age}"},
+        headers={"Location": target, "Cache-Control": f"public, max-age={served.max_age}"},
     )
 
 

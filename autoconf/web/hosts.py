@@ -12,20 +12,23 @@ from __future__ import annotations
 from flask import Flask
 from flask import request
 
+from autoconf.app import EXTENSION
 from autoconf.errors import UntrustedHostError
 from autoconf.web.common import host_name
-from autoconf.web.common import state
 
 EXEMPT_BLUEPRINTS = frozenset({"health"})
 
 
-def _check() -> None:
-    if request.blueprint in EXEMPT_BLUEPRINTS:
-        return
-    if host_name(request.host) not in state().settings.trusted_hosts:
-        raise UntrustedHostError("Host not served")
-
-
 def init_app(app: Flask) -> None:
     """Refuse requests for hosts this service does not answer for."""
-    app.before_request(_check)
+    # Built once: the set holds three names per served domain (300 000 names for 100 000
+    # domains), far too much work to rebuild on every request.
+    trusted = app.extensions[EXTENSION].settings.trusted_hosts
+
+    def check() -> None:
+        if request.blueprint in EXEMPT_BLUEPRINTS:
+            return
+        if host_name(request.host) not in trusted:
+            raise UntrustedHostError("Host not served")
+
+    app.before_request(check)

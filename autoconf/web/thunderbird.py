@@ -11,16 +11,20 @@ from autoconf.web.common import state
 from autoconf.web.common import xml_response
 
 bp = Blueprint("thunderbird", __name__)
-
-#: Upper bound for shared caches; the DNS TTL usually decides first.
-MAX_AGE_CAP = 3600
+FORMAT = "thunderbird"
 
 
 @bp.get("/mail/config-v1.1.xml")
 @bp.get("/.well-known/autoconfig/mail/config-v1.1.xml")
 def config_v11() -> Response:
-    """``emailaddress`` is optional: Thunderbird for Android and Delta Chat omit it."""
+    """``emailaddress`` is optional: Thunderbird for Android and Delta Chat omit it.
+
+    The document holds placeholders, not the address, so one rendering per provider
+    version serves every address and shared caches may keep it for the remaining TTL.
+    """
     current = state()
-    provider = current.discoverer.provider(query_domain("emailaddress"))
-    body = thunderbird.render(current.templates, provider)
-    return xml_response(body, max_age=max(0, min(provider.ttl, MAX_AGE_CAP)))
+    served = current.discoverer.served(query_domain("emailaddress"))
+    document = current.documents.get(
+        (FORMAT, served.version), lambda: thunderbird.render(current.templates, served.provider)
+    )
+    return xml_response(document.body, max_age=served.max_age, etag=document.etag)

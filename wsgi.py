@@ -3,5 +3,9 @@
 from autoconf import create_app
 from autoconf.logs import configure
 
-configure()
+configure()  # start-up messages in the default format, before the configuration is read
 app = create_app()
+configure(
+    app.extensions["autoconf"].settings.logging.format,
+    app.extensions["autoconf"].settings.logging.level,
+)

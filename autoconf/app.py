@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import jinja2
 from flask import Flask
 
+from autoconf import requestlog
 from autoconf.cache import Clock
 from autoconf.cache import DocumentCache
 from autoconf.config import Settings
@@ -67,7 +69,8 @@ def create_app(
             settings,
             source or make_source(settings.dns, metrics.observe_dns),
             clock=clock or time.monotonic,
-            observer=metrics.cache_event,
+            observer=_cache_observer(metrics),
+            on_domain=requestlog.note_domain,
         ),
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),
@@ -78,6 +81,16 @@ def create_app(
     web.init_app(app)
     log.info("serving %d domain(s) from %s", len(settings.domains), settings.source)
     return app
+
+
+def _cache_observer(metrics: Metrics) -> Callable[[str], None]:
+    """Cache events go to the metrics and to the current request's log line."""
+
+    def observe(event: str) -> None:
+        metrics.cache_event(event)
+        requestlog.note_cache(event)
+
+    return observe
 
 
 def _settings(config: Settings | Mapping[str, Any] | str | os.PathLike[str] | None) -> Settings:

@@ -45,6 +45,9 @@ _DNS_KEYS = {
 }
 _HTTP_KEYS = {"max_body_bytes": 16384, "trusted_hosts": []}
 _DIAGNOSTICS_KEYS = {"enabled": True}
+_LOGGING_KEYS = {"format": "json", "level": "info", "addresses": False}
+_LOG_FORMATS = ("json", "text")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
 _CACHE_KEYS = {
     "enabled": True,
     "floor": 60,
@@ -70,7 +73,7 @@ _MOBILECONFIG_KEYS = {
     "organization": "",
     "identifier_prefix": "",
 }
-_TOP_KEYS = {"dns", "http", "cache", "diagnostics", "domains", "mobileconfig"}
+_TOP_KEYS = {"dns", "http", "cache", "diagnostics", "logging", "domains", "mobileconfig"}
 #: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
@@ -93,6 +96,17 @@ class HttpSettings:
     #: Host names accepted besides the served domains, their autoconfig./autodiscover.
     #: names and loopback (e.g. the service's own name, a hoster's MX domain).
     trusted_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingSettings:
+    """How the entry points (``autoconf serve``, ``wsgi.py``) log."""
+
+    #: "json": one object per line (production); "text": for a developer's terminal.
+    format: str = "json"
+    level: str = "info"
+    #: Log the full address of a request (else the domain only; security.md section 5).
+    addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +140,7 @@ class Settings:
     #: Alias domain -> primary domain.
     aliases: dict[str, str]
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     cache: CachePolicy = field(default_factory=CachePolicy)
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
@@ -210,6 +225,7 @@ def settings_from_mapping(
     dns_table = _section(data, "dns", _DNS_KEYS)
     http_table = _section(data, "http", _HTTP_KEYS)
     diagnostics_table = _section(data, "diagnostics", _DIAGNOSTICS_KEYS)
+    logging_table = _section(data, "logging", _LOGGING_KEYS)
     mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     cache_table = _section(data, "cache", _CACHE_KEYS)
     domains_table = data.get("domains", {})
@@ -243,6 +259,7 @@ def settings_from_mapping(
         aliases=aliases,
         diagnostics=DiagnosticsSettings(enabled=_bool(diagnostics_table, "enabled", "diagnostics")),
         cache=_cache(cache_table),
+        logging=_logging(logging_table),
         source=source,
         mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
     )
@@ -421,6 +438,17 @@ def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}.{key}: must be a list of strings")
     return value
+
+
+def _logging(table: Mapping[str, Any]) -> LoggingSettings:
+    for key, allowed in (("format", _LOG_FORMATS), ("level", _LOG_LEVELS)):
+        if table[key] not in allowed:
+            raise ConfigError(f"logging.{key}: must be one of {', '.join(allowed)}")
+    return LoggingSettings(
+        format=table["format"],
+        level=table["level"],
+        addresses=_bool(table, "addresses", "logging"),
+    )
 
 
 def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:

@@ -1,8 +1,9 @@
-"""Structured JSON logs for the entry points (``autoconf serve``, ``wsgi.py``).
+"""Structured logs for the entry points (``autoconf serve``, ``wsgi.py``).
 
 Library code only calls ``logging.getLogger(__name__)``; handlers are installed here, by
-the programs, never at import. Log lines carry paths and error types, never query
-strings, bodies, addresses or ``Authorization`` (security.md section 5).
+the programs, never at import. Log lines carry paths, domains and error types, never
+query strings, bodies or ``Authorization``; addresses only when ``logging.addresses`` is
+set (security.md section 5).
 """
 
 from __future__ import annotations
@@ -17,31 +18,56 @@ from typing import Any
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{stamp}.{int(record.msecs):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any extras."""
+    """One JSON object per line: time, level, logger, pid, message, and any extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure(level: str = "INFO") -> None:
-    """Send the ``autoconf`` loggers to stderr as JSON (idempotent)."""
+class TextFormatter(logging.Formatter):
+    """``time level logger: message key=value ...`` for a developer's terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        pairs = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        line = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{line} {pairs}" if pairs else line
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure(fmt: str = "json", level: str = "info") -> None:
+    """Send the ``autoconf`` loggers to stderr in ``fmt`` ("json" or "text").
+
+    Calling it again replaces the handler (``wsgi.py`` first logs with the defaults, then
+    with what the configuration asks for).
+    """
     logger = logging.getLogger("autoconf")
-    if any(getattr(h, "_autoconf", False) for h in logger.handlers):
-        return
+    for handler in [h for h in logger.handlers if getattr(h, "_autoconf", False)]:
+        logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
     handler._autoconf = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel(level)
+    logger.setLevel(level.upper())
     logger.propagate = False

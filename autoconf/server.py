@@ -21,7 +21,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from autoconf.logs import configure
 
         configure()
-        return create_app()
+        app = create_app()
+        settings = app.extensions["autoconf"].settings.logging
+        configure(settings.format, settings.level)
+        return app
 
 
 def run(*, bind: str, workers: int, threads: int) -> None:

@@ -79,7 +79,8 @@ def test_metrics_count_requests_and_dns(knot_app: Flask) -> None:
 
 
 def test_metrics_merge_gunicorn_workers(running_knot: Knot, tmp_path: Path) -> None:
-    """In multiprocess mode /metrics sums what every worker counted."""
+    """In multiprocess mode /metrics sums what every worker counted, and every worker
+    logs one JSON line per request."""
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     with gunicorn(
@@ -108,6 +109,19 @@ def test_metrics_merge_gunicorn_workers(running_knot: Knot, tmp_path: Path) -> N
         metric(body.decode(), "autoconf_requests_total", format="thunderbird", outcome="200")
         == sent
     )
+    lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
+    # The start-up probe of tests.servers asks with Host 127.0.0.1 (a 404): not ours.
+    logged = [
+        line
+        for line in lines
+        if line["logger"] == "autoconf.request" and line["domain"] == "example.test"
+    ]
+    assert len(logged) == sent
+    assert len({line["pid"] for line in logged}) == 2
+    assert {(line["format"], line["status"], line["outcome"]) for line in logged} == {
+        ("thunderbird", 200, "ok")
+    }
+    assert {line["cache"] for line in logged} <= {"hit", "miss", "stale"}
 
 
 def test_json_log_lines(caplog: pytest.LogCaptureFixture) -> None:

@@ -15,6 +15,7 @@ from flask import Response
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from autoconf import requestlog
 from autoconf.errors import BadRequestError
 from autoconf.errors import PayloadTooLargeError
 from autoconf.errors import SchemaNotAvailableError
@@ -87,6 +88,8 @@ def answer(pox: PoxRequest) -> Response:
     Every local part at a served domain gets the same settings (no enumeration).
     """
     current = state()
+    if pox.address:
+        requestlog.note_address(str(pox.address))
     primary = current.discoverer.primary(pox.address.domain if pox.address else host_domain())
     # Decided from configuration alone, before any DNS query or redirect.
     if pox.schema is Schema.MOBILESYNC and not current.settings.domains[primary].activesync_url:

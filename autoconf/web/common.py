@@ -6,6 +6,7 @@ from flask import Response
 from flask import current_app
 from flask import request
 
+from autoconf import requestlog
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
@@ -70,7 +71,11 @@ def query_address(*names: str) -> Address | None:
     :raises InvalidAddressError: when the parameter is present but not an address.
     """
     value = query_value(*names)
-    return None if value is None else parse_address(value)
+    if value is None:
+        return None
+    address = parse_address(value)
+    requestlog.note_address(str(address))
+    return address
 
 
 def query_domain(*names: str) -> str:

@@ -14,6 +14,7 @@ from flask import Flask
 from flask import Response
 from flask import request
 
+from autoconf import requestlog
 from autoconf.errors import AutoconfError
 from autoconf.errors import DnsUnavailableError
 from autoconf.formats import autodiscover
@@ -58,7 +59,10 @@ RENDERERS: dict[str, ErrorRenderer] = {
 
 def handle(error: AutoconfError) -> Response:
     """Log at a level matching the cause and answer in the requesting client's format."""
-    level = logging.WARNING if isinstance(error, DnsUnavailableError) else logging.INFO
+    # Every request gets one INFO line (autoconf.request) naming the error; a DNS outage is
+    # worth a warning of its own, a client's mistake only a debug line.
+    level = logging.WARNING if isinstance(error, DnsUnavailableError) else logging.DEBUG
+    requestlog.note_outcome(type(error).__name__)
     # The endpoint name, never the path or query: the v2 JSON path form carries the address
     # in the path, query strings carry addresses or (misguidedly) passwords (security.md 5).
     log.log(

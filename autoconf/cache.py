@@ -175,6 +175,23 @@ class ProviderCache:
                 evictions=self.evictions,
             )
 
+    def peek(self, domain: str) -> str:
+        """How ``domain`` stands in this worker's cache, for people (the diagnostics page).
+
+        Read-only: no counter moves, no LRU reordering, no load.
+        """
+        now = self._clock()
+        with self._lock:
+            slot = self._slots.get(domain)
+            if slot is None or slot.provider is None:
+                return "not cached in this worker"
+            left = slot.expires_at - now
+            if left > 0:
+                return f"fresh in this worker, {int(left)} s left"
+            if self._within_stale_window(slot, now):
+                return f"stale in this worker for {int(-left)} s (refresh pending or failing)"
+            return "expired in this worker"
+
     def get(self, domain: str) -> Served:
         """The provider for ``domain``, loading it when there is no usable entry.
 

@@ -290,3 +290,17 @@ def test_observer_is_told_every_event() -> None:
     assert events == ["miss", "hit", "miss", "failure", "stale"]
     stats = cache.stats()
     assert (stats.misses, stats.hits, stats.refresh_failures, stats.stale_serves) == (2, 1, 1, 1)
+
+
+def test_peek_describes_without_touching() -> None:
+    """peek() reports fresh / stale / absent and moves no counter and loads nothing."""
+    cache, loader, clock = make(provider(300), DnsUnavailableError("timeout"))
+    assert cache.peek("example.com") == "not cached in this worker"
+    cache.get("example.com")
+    clock.advance(100)
+    assert cache.peek("example.com") == "fresh in this worker, 200 s left"
+    clock.advance(250)
+    assert cache.peek("example.com").startswith("stale in this worker for 50 s")
+    before = cache.stats()
+    cache.peek("example.com")
+    assert (cache.stats(), len(loader.calls)) == (before, 1)

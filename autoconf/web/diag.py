@@ -67,6 +67,15 @@ def typed_input() -> str:
     return typed
 
 
+def cache_state(domain: str) -> str:
+    """This worker's cache entry for ``domain`` as a phrase (the page itself never uses it:
+    it looks DNS up afresh)."""
+    cache = state().discoverer.cache
+    if cache is None:
+        return "disabled ([cache] enabled = false)"
+    return cache.peek(domain) if domain else ""
+
+
 def render_page(
     *,
     typed: str = "",
@@ -81,7 +90,7 @@ def render_page(
         "report": report,
         "problem": problem,
         "documents": (),
-        "cache": "uncached",
+        "cache": cache_state(report.primary if report else ""),
         "max_input": MAX_INPUT,
         "shown_for": "",
         "record_data": record_data,

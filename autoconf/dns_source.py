@@ -104,7 +104,7 @@ class LiveSource:
     A cold lookup asks up to fourteen questions; issued one after another they would cost
     fourteen round trips, issued together about one. They go out as datagrams on one
     socket from the asking thread (:class:`_Lookup`): no thread per question, no resolver
-    machinery per question, so fourteen cost little more CPU than one.
+    machinery per question: what CPU a lookup costs is building and parsing messages.
     """
 
     def __init__(

@@ -31,11 +31,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from autoconf.errors import DnsUnavailableError
 from autoconf.model import Provider
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 Loader = Callable[[str], Provider]
@@ -375,27 +377,33 @@ class Document:
 class DocumentCache:
     """A bounded LRU of rendered documents keyed by (format, provider version).
 
-    Only for documents that depend on the provider alone (no address in them). A refreshed
+    Only for what depends on the provider alone: whole documents (no address in them), or
+    a per-user format's skeleton with the address left open (:meth:`built`). A refreshed
     provider has a new version, so its documents are rendered anew; old ones age out.
     """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._documents: OrderedDict[Hashable, Document] = OrderedDict()
+        self._documents: OrderedDict[Hashable, object] = OrderedDict()
 
     def get(self, key: Hashable, render: Callable[[], bytes]) -> Document:
         """The cached document for ``key``, rendering it on a miss."""
+        return self.built(key, Document, lambda: Document.of(render()))
+
+    def built(self, key: Hashable, kind: type[T], build: Callable[[], T]) -> T:
+        """The cached ``kind`` for ``key``, building it on a miss (or if the key held
+        something else: keys name their format, so that is a caller's mistake, not a hit)."""
         with self._lock:
-            document = self._documents.get(key)
-            if document is not None:
+            found = self._documents.get(key)
+            if isinstance(found, kind):
                 self._documents.move_to_end(key)
-                return document
-        # Rendering outside the lock: two threads may both render once; same bytes.
-        document = Document.of(render())
+                return found
+        # Building outside the lock: two threads may both build once; equal results.
+        made = build()
         if self.max_entries:
             with self._lock:
-                self._documents[key] = document
+                self._documents[key] = made
                 while len(self._documents) > self.max_entries:
                     self._documents.popitem(last=False)
-        return document
+        return made

@@ -7,22 +7,25 @@ strictly apart from "temporarily failed" (SERVFAIL, REFUSED, timeout).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-import os
+import math
+import random
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.nameserver
+import dns.query
+import dns.rcode
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -44,13 +47,6 @@ log = logging.getLogger(__name__)
 DEFAULT_NEGATIVE_TTL = 60
 #: How many CNAMEs a zone-file lookup follows before giving up (loops).
 MAX_CNAME_HOPS = 8
-#: Threads per process asking DNS. A lookup asks up to fourteen questions at once and a
-#: gunicorn worker runs several requests at once (gthread, 4 threads by default): 64 lets
-#: four cold lookups run side by side instead of queueing behind each other.
-DNS_THREADS = 64
-#: How long past the DNS timeout a lookup waits for questions still queued in the pool.
-QUEUE_GRACE = 0.25
-
 QueryObserver = Callable[[str, RRset, float], None]
 """Called after each live query with (rdtype, result, seconds); used for metrics."""
 
@@ -103,10 +99,12 @@ def _negative_ttl(message: dns.message.Message | None) -> int:
 
 
 class LiveSource:
-    """Ask real DNS servers, all questions of one lookup concurrently.
+    """Ask real DNS servers, all questions of one lookup at once.
 
     A cold lookup asks up to fourteen questions; issued one after another they would cost
-    fourteen round trips, issued together about one.
+    fourteen round trips, issued together about one. They go out as datagrams on one
+    socket from the asking thread (:class:`_Lookup`): no thread per question, no resolver
+    machinery per question: what CPU a lookup costs is building and parsing messages.
     """
 
     def __init__(
@@ -117,103 +115,239 @@ class LiveSource:
         dnssec: bool = False,
         observer: QueryObserver | None = None,
     ) -> None:
-        self._nameservers = tuple(nameservers)
+        self._nameservers = tuple(nameservers) or _system_nameservers()
         self._timeout = timeout
         self._dnssec = dnssec
         self._observer = observer
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = 0
         self._lock = threading.Lock()
-        self._resolver = self._make_resolver()
         self.queries_sent = 0
 
-    def _make_resolver(self) -> dns.resolver.Resolver:
-        if self._nameservers:
-            # configure=False: never read the host's /etc/resolv.conf behind the admin's back.
-            resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(address, port) for address, port in self._nameservers
-            ]
-        else:
-            resolver = dns.resolver.Resolver()
-        # One budget for the whole question: dnspython's "lifetime" bounds all tries.
-        resolver.timeout = self._timeout
-        resolver.lifetime = self._timeout
-        if self._dnssec:
-            # Ask for DNSSEC (DO) so a validating resolver sets AD on secure answers
-            # (RFC 3655, RFC 6840 section 5.7).
-            resolver.use_edns(0, dns.flags.DO, 1232)
-        return resolver
-
-    def _executor(self) -> ThreadPoolExecutor:
-        # Threads do not survive fork(): a pool made in gunicorn's master would be dead in
-        # the workers, so each process makes its own on first use.
-        with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="dns")
-                self._pool_pid = os.getpid()
-            return self._pool
-
     def ask(self, questions: Sequence[Question]) -> dict[Question, RRset]:
-        """Answer all questions concurrently; DNS conditions become ``Status`` values."""
-        if len(questions) == 1:
-            return {questions[0]: self._ask_one(questions[0])}
-        futures = {q: self._executor().submit(self._ask_one, q) for q in questions}
-        # One budget per lookup, however busy the pool: with a black-holed resolver and
-        # more questions in flight than threads, queued questions would otherwise wait
-        # for whole timeouts of other requests' questions (measured with 16 threads: the
-        # 4th of 4 concurrent lookups took 4.4 s for a 1 s timeout).
-        wait(futures.values(), timeout=self._timeout + QUEUE_GRACE)
-        return {q: self._collect(q, future) for q, future in futures.items()}
-
-    @staticmethod
-    def _collect(question: Question, future: Future[RRset]) -> RRset:
-        """The answer, or FAILED when the budget ran out first (a question that has not
-        started is cancelled; one that has ends within its own lifetime)."""
-        if future.done():
-            return future.result()
-        future.cancel()
-        name, rdtype = question
-        return RRset(name=name, rdtype=rdtype, status=Status.FAILED, error="timeout: DNS budget")
-
-    def _ask_one(self, question: Question) -> RRset:
-        name, rdtype = question
-        started = time.perf_counter()
+        """Answer all questions at once within one timeout; DNS conditions become
+        ``Status`` values."""
         with self._lock:
-            self.queries_sent += 1
-        result = self._resolve(name, rdtype)
+            self.queries_sent += len(questions)
+        lookup = _Lookup(self._nameservers, timeout=self._timeout, dnssec=self._dnssec)
+        outcomes = lookup.run(questions)
         if self._observer is not None:
-            self._observer(rdtype, result, time.perf_counter() - started)
-        return result
+            for question, (result, seconds) in outcomes.items():
+                self._observer(question[1], result, seconds)
+        return {question: outcomes[question][0] for question in questions}
 
-    def _resolve(self, name: str, rdtype: str) -> RRset:
+
+def _system_nameservers() -> tuple[tuple[str, int], ...]:
+    """The host's resolvers (/etc/resolv.conf), read once: no servers configured."""
+    resolver = dns.resolver.Resolver()
+    return tuple((str(ns), resolver.port) for ns in resolver.nameservers)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Pending:
+    """One question in flight: its query message and which server was asked last."""
+
+    question: Question
+    query: dns.message.Message
+    wire: bytes
+    started: float
+    server: int = 0
+    sent_at: float = 0.0
+
+
+class _Lookup:
+    """One lookup: every question as a datagram on one socket per address family, the
+    replies matched to their questions by message id (RFC 1035 section 4.1.1) and sender.
+
+    Ids are drawn at random and unique within the lookup (RFC 5452 section 9.2), and a
+    reply only counts when its question section matches. A server that says nothing for
+    its share of the timeout, or answers SERVFAIL or REFUSED, hands the question on to the
+    next server; when none is left the question FAILED. The timeout bounds the whole
+    lookup, including TCP retries of truncated answers.
+    """
+
+    def __init__(
+        self, servers: tuple[tuple[str, int], ...], *, timeout: float, dnssec: bool
+    ) -> None:
+        self._servers = servers
+        self._addresses = [(ipaddress.ip_address(a), port) for a, port in servers]
+        self._timeout = timeout
+        self._share = timeout / len(servers)
+        self._deadline = time.monotonic() + timeout
+        self._dnssec = dnssec
+        self._sockets: dict[int, socket.socket] = {}
+        self._by_fd: dict[int, socket.socket] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._truncated: list[_Pending] = []
+        self._done: dict[Question, tuple[RRset, float]] = {}
+
+    def run(self, questions: Sequence[Question]) -> dict[Question, tuple[RRset, float]]:
+        """Each question's result and how long it took."""
         try:
-            answer = self._resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN as exc:
-            responses = exc.responses()  # type: ignore[no-untyped-call]
-            message = next(iter(responses.values()), None) if responses else None
-            return RRset(
-                name=name, rdtype=rdtype, status=Status.NXDOMAIN, ttl=_negative_ttl(message)
-            )
-        except dns.resolver.NoNameservers as exc:
-            # SERVFAIL or REFUSED from every server: no answer, not an absent record.
-            return RRset(name=name, rdtype=rdtype, status=Status.FAILED, error=_short(exc))
-        except dns.exception.Timeout as exc:
-            return RRset(
-                name=name, rdtype=rdtype, status=Status.FAILED, error=f"timeout: {_short(exc)}"
-            )
-        except dns.exception.DNSException as exc:
-            return RRset(name=name, rdtype=rdtype, status=Status.FAILED, error=_short(exc))
-        authenticated = self._dnssec and bool(answer.response.flags & dns.flags.AD)
-        if answer.rrset is None:
-            return RRset(
-                name=name,
-                rdtype=rdtype,
-                status=Status.NODATA,
-                ttl=_negative_ttl(answer.response),
-                authenticated=authenticated,
-            )
-        return _rrset_from(name, rdtype, answer.rrset, authenticated=authenticated)
+            for pending in self._queries(questions):
+                self._send(pending)
+            while self._pending and self._wait():
+                pass
+            for pending in self._truncated:
+                self._over_tcp(pending)
+        finally:
+            for sock in self._sockets.values():
+                sock.close()
+        error = f"timeout: no answer within {self._timeout:g} s"
+        for pending in list(self._pending.values()):
+            self._finish(pending, _failed(pending.question, error))
+        return self._done
+
+    def _queries(self, questions: Sequence[Question]) -> list[_Pending]:
+        ids = _RANDOM.sample(range(65536), len(questions))
+        now = time.monotonic()
+        made = []
+        for query_id, (name, rdtype) in zip(ids, questions, strict=True):
+            # Without DNSSEC no EDNS, as dnspython's resolver; with it the DO bit makes a
+            # validating resolver set AD on secure answers (RFC 3655, RFC 6840 section 5.7).
+            query = dns.message.make_query(name, rdtype)
+            if self._dnssec:
+                query.use_edns(0, dns.flags.DO, 1232)
+            query.id = query_id
+            wire = query.to_wire()
+            made.append(_Pending(question=(name, rdtype), query=query, wire=wire, started=now))
+            self._pending[query_id] = made[-1]
+        return made
+
+    def _send(self, pending: _Pending) -> None:
+        address, port = self._servers[pending.server]
+        pending.sent_at = time.monotonic()
+        try:
+            self._socket(address).sendto(pending.wire, (address, port))
+        except OSError as exc:
+            self._next_server(pending, f"{address}: {_short(exc)}")
+
+    def _socket(self, address: str) -> socket.socket:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = self._sockets.get(family)
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            self._sockets[family] = sock
+            self._by_fd[sock.fileno()] = sock
+        return sock
+
+    def _wait(self) -> bool:
+        """Read what has arrived, waiting until the next server hand-over at most; False
+        once the deadline has passed."""
+        now = time.monotonic()
+        if now >= self._deadline:
+            return False
+        due = min(p.sent_at for p in self._pending.values()) + self._share
+        # poll, not select: a busy worker's descriptors may lie beyond select's 1024.
+        poller = select.poll()
+        for sock in self._sockets.values():
+            poller.register(sock, select.POLLIN)
+        wait_ms = max(0.0, min(due, self._deadline) - now) * 1000
+        for fd, _ in poller.poll(math.ceil(wait_ms)):
+            self._drain(self._by_fd[fd])
+        self._hand_over(time.monotonic())
+        return True
+
+    def _drain(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data, sender = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error for one datagram; the others still count
+            self._on_datagram(data, sender)
+
+    def _hand_over(self, now: float) -> None:
+        """Questions a server left unanswered for its share of the timeout go to the next."""
+        for pending in list(self._pending.values()):
+            if now - pending.sent_at >= self._share and pending.server + 1 < len(self._servers):
+                pending.server += 1
+                self._send(pending)
+
+    def _on_datagram(self, data: bytes, sender: tuple[str, int]) -> None:
+        try:
+            reply = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            return  # garbled or not DNS: not an answer to anything, keep waiting
+        pending = self._pending.get(reply.id)
+        if pending is None or not self._asked(pending, sender):
+            return
+        if not pending.query.is_response(reply):
+            return  # right id, wrong question: a stray or spoofed reply
+        if reply.flags & dns.flags.TC:
+            # RFC 7766 section 5: a truncated answer is asked again over TCP.
+            del self._pending[pending.query.id]
+            self._truncated.append(pending)
+            return
+        self._judge(pending, reply, f"{sender[0]}")
+
+    def _asked(self, pending: _Pending, sender: tuple[str, int]) -> bool:
+        source = (ipaddress.ip_address(sender[0].partition("%")[0]), sender[1])
+        return source in self._addresses[: pending.server + 1]
+
+    def _judge(self, pending: _Pending, reply: dns.message.Message, server: str) -> None:
+        rcode = reply.rcode()
+        if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            self._finish(pending, _result(pending.question, reply, dnssec=self._dnssec))
+        else:
+            # SERVFAIL, REFUSED and the like: no answer, never an absent record.
+            self._next_server(pending, f"{server} answered {dns.rcode.to_text(rcode)}")
+
+    def _next_server(self, pending: _Pending, error: str) -> None:
+        if pending.server + 1 < len(self._servers):
+            pending.server += 1
+            self._send(pending)
+        else:
+            self._finish(pending, _failed(pending.question, error))
+
+    def _over_tcp(self, pending: _Pending) -> None:
+        address, port = self._servers[pending.server]
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            self._finish(pending, _failed(pending.question, "timeout: before the TCP retry"))
+            return
+        try:
+            reply = dns.query.tcp(pending.query, address, timeout=remaining, port=port)
+        except (dns.exception.DNSException, OSError) as exc:
+            self._finish(pending, _failed(pending.question, f"{address} over TCP: {_short(exc)}"))
+            return
+        # No server rotation here: the budget is nearly spent by the time TCP is needed.
+        pending.server = len(self._servers) - 1
+        self._judge(pending, reply, address)
+
+    def _finish(self, pending: _Pending, result: RRset) -> None:
+        self._pending.pop(pending.query.id, None)
+        self._done[pending.question] = (result, time.monotonic() - pending.started)
+
+
+#: Message ids must be unpredictable (RFC 5452 section 9.2).
+_RANDOM = random.SystemRandom()
+
+
+def _failed(question: Question, error: str) -> RRset:
+    name, rdtype = question
+    return RRset(name=name, rdtype=rdtype, status=Status.FAILED, error=error)
+
+
+def _result(question: Question, reply: dns.message.Message, *, dnssec: bool) -> RRset:
+    """NOERROR or NXDOMAIN: the RRset (CNAMEs in the answer followed), or the negative
+    answer with its RFC 2308 TTL."""
+    name, rdtype = question
+    if reply.rcode() == dns.rcode.NXDOMAIN:
+        return RRset(name=name, rdtype=rdtype, status=Status.NXDOMAIN, ttl=_negative_ttl(reply))
+    authenticated = dnssec and bool(reply.flags & dns.flags.AD)
+    if not isinstance(reply, dns.message.QueryMessage):
+        return _failed(question, "not a query response")
+    try:
+        answer = reply.resolve_chaining().answer
+    except dns.exception.DNSException as exc:
+        return _failed(question, _short(exc))
+    if answer is None:
+        ttl = _negative_ttl(reply)
+        return RRset(
+            name=name, rdtype=rdtype, status=Status.NODATA, ttl=ttl, authenticated=authenticated
+        )
+    return _rrset_from(name, rdtype, answer, authenticated=authenticated)
 
 
 def _short(exc: Exception) -> str:

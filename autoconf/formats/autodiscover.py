@@ -2,19 +2,27 @@
 
 Parses the request body with one hardened lxml parser into a small :class:`PoxRequest` and
 renders the three answers from autoescaped templates: settings (outlook 2006a or mobilesync
-2006), address redirects and Error documents. Imports neither Flask nor dnspython.
+2006), address redirects and Error documents. A settings answer is rendered once per provider
+as a :class:`Skeleton` and only the escaped per-user values are filled in per request.
+Imports neither Flask nor dnspython.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import secrets
+import threading
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
 import jinja2
 from lxml import etree
+from markupsafe import Markup
+from markupsafe import escape
 
 from autoconf.address import Address
 from autoconf.address import parse_address
@@ -84,26 +92,40 @@ SSL_ENCRYPTION = {
     Security.PLAIN: ("off", "None"),
 }
 MAIL = (Protocol.IMAP, Protocol.POP3)
+SkeletonSource = Callable[["Schema", bool], "Skeleton"]
+"""Supplies the skeleton for (schema, per user), e.g. from a cache of rendered documents."""
 DAV = (Protocol.CALDAV, Protocol.CARDDAV)
+
+
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's hardened parser: lxml parsers are not thread-safe, but one per thread
+    can be reused, which saves building one per request."""
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _parsers.parser = parser
+    return parser
 
 
 def parse_xml(body: bytes) -> etree._Element:
     """Parse an untrusted XML body or raise :class:`BadRequestError` (security.md section 3).
 
-    A new parser per call (lxml parsers are not thread-safe); no DTD loading, no entity
-    resolution, no network, libxml2's depth and size limits on. A DOCTYPE is refused even
-    though it would be inert: with entities left unresolved ``u@&d;`` silently reads ``u@``.
+    No DTD loading, no entity resolution, no network, libxml2's depth and size limits on.
+    A DOCTYPE is refused even though it would be inert: with entities left unresolved
+    ``u@&d;`` silently reads ``u@``.
     """
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
     try:
-        root = etree.fromstring(body, parser)
+        root = etree.fromstring(body, _parser())
     except etree.LxmlError as exc:
         raise BadRequestError(f"malformed XML: {type(exc).__name__}") from None
     docinfo = root.getroottree().docinfo
@@ -155,55 +177,135 @@ def _text(parent: etree._Element, name: str) -> str:
 
 def login_name(template: Username, address: Address | None) -> str:
     """The domain's username template applied to ``address`` ("" without one)."""
+    return _logins(address)[template]
+
+
+def _logins(address: Address | None) -> Mapping[Username, str]:
     if address is None:
-        return ""
-    return address.local_part if template is Username.EMAILLOCALPART else str(address)
+        return {Username.EMAILADDRESS: "", Username.EMAILLOCALPART: ""}
+    return {Username.EMAILADDRESS: str(address), Username.EMAILLOCALPART: address.local_part}
 
 
 def protocol_blocks(provider: Provider, address: Address | None) -> tuple[ProtocolBlock, ...]:
     """One block per offered service, its preferred server only: incoming protocols in
     RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (clients.md section 6.3)."""
+    return _blocks(provider, _logins(address))
+
+
+def _blocks(provider: Provider, logins: Mapping[Username, str]) -> tuple[ProtocolBlock, ...]:
     order = (*(p for p in provider.incoming_order if p in MAIL), Protocol.SMTP, *DAV)
-    return tuple(_block(provider.of(p)[0], address) for p in order if provider.of(p))
+    return tuple(_block(provider.of(p)[0], logins) for p in order if provider.of(p))
 
 
-def _block(server: Server, address: Address | None) -> ProtocolBlock:
+def _block(server: Server, logins: Mapping[Username, str]) -> ProtocolBlock:
     ssl, encryption = SSL_ENCRYPTION[server.security]
     dav = server.protocol in DAV
     return ProtocolBlock(
         type=TYPE[server.protocol],
         server=server.url if dav else server.host,
         port=server.port,
-        login_name=login_name(server.username, address),
+        login_name=logins[server.username],
         ssl=ssl,
         encryption="" if dav else encryption,
         smtp=server.protocol is Protocol.SMTP,
     )
 
 
-def render(
-    env: jinja2.Environment, schema: Schema, provider: Provider, address: Address | None
-) -> bytes:
-    """The settings answer in ``schema``; mobilesync needs an address and an ActiveSync URL.
+class Slot(enum.Enum):
+    """A per-user value a :class:`Skeleton` leaves open."""
+
+    ADDRESS = "address"
+    LOCAL_PART = "local_part"
+
+
+#: Stand-ins rendered where the per-user values go. Autoescaping turns every ``<`` of a
+#: value into ``&lt;``, so ``<@`` in a rendered document can only come from these markers.
+_MARKERS = {slot: Markup(f"<@{slot.value}@>") for slot in Slot}
+_MARKER = re.compile("<@(" + "|".join(slot.value for slot in Slot) + ")@>")
+_SLOT_LOGINS = {
+    Username.EMAILADDRESS: _MARKERS[Slot.ADDRESS],
+    Username.EMAILLOCALPART: _MARKERS[Slot.LOCAL_PART],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Skeleton:
+    """A settings answer rendered for one provider, with holes for the per-user values.
+
+    Rendering the template is most of a warm answer's cost; the provider part changes only
+    with the provider's version, so it is rendered once and each request only escapes and
+    inserts the address (escaping by construction, as the template would).
+    """
+
+    parts: tuple[str | Slot, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Skeleton:
+        """Split a document rendered with the markers into text and slots."""
+        pieces = _MARKER.split(text)
+        # re.split alternates text and captured slot names: text at even indexes.
+        return cls(tuple(p if i % 2 == 0 else Slot(p) for i, p in enumerate(pieces)))
+
+    def fill(self, address: Address | None) -> bytes:
+        """The document for ``address`` (a skeleton made without one has no slots)."""
+        if address is None:
+            values = {}
+        else:
+            values = {
+                Slot.ADDRESS: escape(str(address)),
+                Slot.LOCAL_PART: escape(address.local_part),
+            }
+        text = "".join(values[p] if isinstance(p, Slot) else p for p in self.parts)
+        return text.encode("utf-8")
+
+
+def skeleton(
+    env: jinja2.Environment, schema: Schema, provider: Provider, *, per_user: bool
+) -> Skeleton:
+    """The settings answer in ``schema`` with slots for the user (``per_user``), else the
+    domain-only answer of a bodiless GET (no per-user elements, no slots).
 
     :raises SchemaNotAvailableError: mobilesync for a domain without ActiveSync: [MS-ASCMD]
         2.2.3.64 ErrorCode 601, never an invented URL or an answer in another schema.
     """
+    address = _MARKERS[Slot.ADDRESS] if per_user else ""
     if schema is Schema.OUTLOOK:
-        template = env.get_template(OUTLOOK_TEMPLATE)
-        text = template.render(
-            display_name=str(address) if address else provider.display_name,
-            address=str(address) if address else "",
-            blocks=protocol_blocks(provider, address),
+        logins = _SLOT_LOGINS if per_user else _logins(None)
+        text = env.get_template(OUTLOOK_TEMPLATE).render(
+            display_name=address or provider.display_name,
+            address=address,
+            blocks=_blocks(provider, logins),
             redirect="",
         )
-        return text.encode("utf-8")
-    if address is None or not provider.activesync_url:
+        return Skeleton.of(text)
+    if not per_user or not provider.activesync_url:
         raise SchemaNotAvailableError(f"no ActiveSync server for {provider.domain}")
     text = env.get_template(MOBILESYNC_TEMPLATE).render(
-        address=str(address), url=provider.activesync_url, redirect=""
+        address=address, url=provider.activesync_url, redirect=""
     )
-    return text.encode("utf-8")
+    return Skeleton.of(text)
+
+
+def render(
+    env: jinja2.Environment,
+    schema: Schema,
+    provider: Provider,
+    address: Address | None,
+    skeletons: SkeletonSource | None = None,
+) -> bytes:
+    """The settings answer in ``schema``; mobilesync needs an address and an ActiveSync URL.
+
+    ``skeletons`` may supply the provider's skeleton from a cache (it is called with the
+    schema and whether the answer is per user, and builds it with :func:`skeleton`).
+
+    :raises SchemaNotAvailableError: see :func:`skeleton`.
+    """
+    per_user = address is not None
+    if skeletons is None:
+        found = skeleton(env, schema, provider, per_user=per_user)
+    else:
+        found = skeletons(schema, per_user)
+    return found.fill(address)
 
 
 def render_redirect(

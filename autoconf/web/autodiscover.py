@@ -8,6 +8,7 @@ without per-user elements. Errors become the Error document in ``web/errors.py``
 
 from __future__ import annotations
 
+from functools import partial
 from typing import IO
 
 from flask import Blueprint
@@ -22,12 +23,14 @@ from autoconf.errors import SchemaNotAvailableError
 from autoconf.formats import autodiscover
 from autoconf.formats.autodiscover import PoxRequest
 from autoconf.formats.autodiscover import Schema
+from autoconf.formats.autodiscover import Skeleton
 from autoconf.web.common import host_domain
 from autoconf.web.common import query_address
 from autoconf.web.common import state
 from autoconf.web.common import xml_response
 
 bp = Blueprint("autodiscover", __name__)
+FORMAT = "pox"
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
 #: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
@@ -99,7 +102,18 @@ def answer(pox: PoxRequest) -> Response:
         body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
         return xml_response(body)
     served = current.discoverer.served(primary)
-    body = autodiscover.render(current.templates, pox.schema, served.provider, pox.address)
+
+    def skeleton(schema: Schema, per_user: bool) -> Skeleton:
+        # One rendering per provider version, schema and kind; the address is filled in.
+        key = (FORMAT, served.version, schema, per_user)
+        build = partial(
+            autodiscover.skeleton, current.templates, schema, served.provider, per_user=per_user
+        )
+        return current.documents.built(key, Skeleton, build)
+
+    body = autodiscover.render(
+        current.templates, pox.schema, served.provider, pox.address, skeleton
+    )
     if pox.address:
         return xml_response(body)  # per user: private, no-store
     return xml_response(body, max_age=served.max_age)

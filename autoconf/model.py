@@ -205,4 +205,5 @@ class Provider:
     @property
     def usable(self) -> bool:
         """A mail client needs at least one incoming and one outgoing server."""
-        return bool(self.incoming) and bool(self.outgoing)
+        # Asked on every request: test the protocols without building ``incoming``.
+        return bool(self.of(Protocol.SMTP)) and any(self.of(p) for p in self.incoming_order)

@@ -16,6 +16,9 @@ from autoconf.web.common import state
 
 
 def _check() -> None:
+    # Most requests (GETs) declare no body: skip Werkzeug's parsing property for them.
+    if "CONTENT_LENGTH" not in request.environ:
+        return
     if (request.content_length or 0) > state().settings.http.max_body_bytes:
         raise PayloadTooLargeError("request body over the limit")
 

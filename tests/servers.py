@@ -69,32 +69,58 @@ def gunicorn(
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """Run ``gunicorn wsgi:app`` (gthread) with ``config`` written as TOML in ``workdir``."""
+    port = free_port()
+    options = [
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        '"%(m)s %(U)s" %(s)s',
+    ]
+    with _running(config, workdir, port, [*options, *extra_args], dict(env or {})) as server:
+        yield server
+
+
+@contextmanager
+def deployed_gunicorn(
+    config: Mapping[str, Any], workdir: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Run gunicorn exactly as shipped: ``-c deploy/gunicorn.conf.py wsgi:app``, knobs
+    through its environment variables only (no command-line overrides of its logging)."""
+    port = free_port()
+    knobs = {
+        "AUTOCONF_BIND": f"127.0.0.1:{port}",
+        "AUTOCONF_WORKERS": "1",
+        "AUTOCONF_THREADS": "4",
+        **(env or {}),
+    }
+    with _running(config, workdir, port, ["-c", "deploy/gunicorn.conf.py"], knobs) as server:
+        yield server
+
+
+@contextmanager
+def _running(
+    config: Mapping[str, Any],
+    workdir: Path,
+    port: int,
+    options: list[str],
+    env: dict[str, str],
+) -> Iterator[Server]:
+    """Start ``gunicorn OPTIONS wsgi:app`` from the checkout, wait for it, stop it after."""
     config_file = workdir / "autoconf.toml"
     config_file.write_text(to_toml(config))
-    port = free_port()
     log_path = workdir / "gunicorn.log"
-    full_env = {**os.environ, **(env or {}), "AUTOCONF_CONFIG": str(config_file)}
+    full_env = {**os.environ, **env, "AUTOCONF_CONFIG": str(config_file)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "--access-logformat",
-                '"%(m)s %(U)s" %(s)s',
-                *extra_args,
-                "wsgi:app",
-            ],
+            [sys.executable, "-m", "gunicorn", *options, "wsgi:app"],
             cwd=ROOT,
             env=full_env,
             stdout=log,
@@ -107,7 +133,8 @@ def gunicorn(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            # The shipped config drains for up to graceful_timeout (15 s).
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -124,39 +151,3 @@ def _wait(server: Server) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not start:\n{server.log}")
-
-
-@contextmanager
-def deployed_gunicorn(
-    config: Mapping[str, Any], workdir: Path, *, env: Mapping[str, str] | None = None
-) -> Iterator[Server]:
-    """Run gunicorn exactly as shipped: ``-c deploy/gunicorn.conf.py wsgi:app``, knobs
-    through its environment variables only (no command-line overrides of its logging)."""
-    config_file = workdir / "autoconf.toml"
-    config_file.write_text(to_toml(config))
-    port = free_port()
-    log_path = workdir / "gunicorn.log"
-    full_env = {
-        **os.environ,
-        "AUTOCONF_BIND": f"127.0.0.1:{port}",
-        "AUTOCONF_WORKERS": "1",
-        "AUTOCONF_THREADS": "4",
-        **(env or {}),
-        "AUTOCONF_CONFIG": str(config_file),
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        _wait(server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

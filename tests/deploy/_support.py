@@ -154,3 +154,102 @@ def http_request(
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The front-end contract (deploy/README "What every front end must do"), checked the same way
+# against every shipped proxy: each test module calls these with its own running site.
+# ---------------------------------------------------------------------------------------------
+
+HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
+CAP = 16 * 1024
+#: Outlook's "HTTP redirect" step, in the casings clients use.
+OUTLOOK_HTTP_PATHS = (
+    "/AutoDiscover/AutoDiscover.xml",
+    "/autodiscover/autodiscover.xml",
+    "/AUTODISCOVER/AUTODISCOVER.XML",
+)
+#: Plain-http URLs that must be redirected permanently, never answered.
+OTHER_HTTP_PATHS = (
+    "/mail/config-v1.1.xml?emailaddress=alice%40example.com",
+    "/.well-known/autoconfig/mail/config-v1.1.xml",
+    "/",
+    "/mobileconfig",
+)
+
+
+def check_metrics_not_exposed(site: Site, upstream: Upstream, marker: str) -> None:
+    """/metrics is answered 404 by the proxy itself and never reaches the app."""
+    status, _, _ = https_request(site, "GET", f"/metrics?marker={marker}")
+    assert status == 404
+    assert upstream.count(marker) == 0
+
+
+def check_body_under_cap_passes(site: Site, upstream: Upstream, marker: str) -> None:
+    """A body just under the cap reaches the app whole (so a 413 is the size limit)."""
+    status, _, _ = https_request(
+        site,
+        "POST",
+        f"/autodiscover/autodiscover.xml?marker={marker}",
+        host="autodiscover.example.com",
+        headers={"Content-Type": "text/xml"},
+        body=b"y" * (CAP - 1024),
+    )
+    assert status == 200
+    assert len(upstream.last(marker).body) == CAP - 1024
+
+
+def check_body_over_cap_refused(site: Site, upstream: Upstream, marker: str) -> None:
+    """A 20 KiB body is refused with 413 and never reaches the app."""
+    status, _, _ = https_request(
+        site,
+        "POST",
+        f"/autodiscover/autodiscover.xml?marker={marker}",
+        host="autodiscover.example.com",
+        headers={"Content-Type": "text/xml"},
+        body=b"x" * (20 * 1024),
+    )
+    assert status == 413
+    assert upstream.count(marker) == 0
+
+
+def check_unknown_sni_rejected(site: Site) -> None:
+    """A TLS name that is not ours gets no certificate: the handshake fails."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw:
+        try:
+            ctx.wrap_socket(raw, server_hostname="mail.attacker.example")
+        except ssl.SSLError:
+            return
+    raise AssertionError("handshake for an unknown name succeeded")
+
+
+def check_unknown_host_on_80_silent(site: Site) -> None:
+    """An unknown Host on port 80 gets the connection closed without a single byte."""
+    with socket.create_connection(("127.0.0.1", site.http_port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.attacker.example\r\nConnection: close\r\n\r\n")
+        assert sock.recv(1024) == b""
+
+
+def check_outlook_http_step(site: Site, method: str, path: str) -> None:
+    """http://autodiscover.<d>/autodiscover/autodiscover.xml (any case) is a 302 to https."""
+    status, headers = http_request(
+        site,
+        method,
+        path,
+        host="autodiscover.example.com",
+        body=b"<x/>" if method == "POST" else None,
+    )
+    assert status == 302
+    assert headers["location"] == f"https://autodiscover.example.com{path}"
+
+
+def check_other_http_redirected(site: Site, upstream: Upstream, host: str, path: str) -> None:
+    """Everything else on port 80 is a 301 to the same URL on https, never the app."""
+    before = len(upstream.requests)
+    status, headers = http_request(site, "GET", path, host=host)
+    assert status == 301
+    assert headers["location"] == f"https://{host}{path}"
+    assert len(upstream.requests) == before

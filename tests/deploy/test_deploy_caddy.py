@@ -10,7 +10,6 @@ import json
 import os
 import re
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,17 +20,25 @@ from typing import Any
 
 import pytest
 
+from tests.deploy._support import HOSTS
+from tests.deploy._support import OTHER_HTTP_PATHS
+from tests.deploy._support import OUTLOOK_HTTP_PATHS
 from tests.deploy._support import SECRET_AUTH
 from tests.deploy._support import SECRET_QUERY
 from tests.deploy._support import Upstream
+from tests.deploy._support import check_body_over_cap_refused
+from tests.deploy._support import check_body_under_cap_passes
+from tests.deploy._support import check_metrics_not_exposed
+from tests.deploy._support import check_other_http_redirected
+from tests.deploy._support import check_outlook_http_step
+from tests.deploy._support import check_unknown_host_on_80_silent
+from tests.deploy._support import check_unknown_sni_rejected
 from tests.deploy._support import http_request
 from tests.deploy._support import https_request
 from tests.deploy._support import run_upstream
 from tests.deploy.conftest import require_module
 
 trustme = require_module("trustme")
-
-HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
 
 
 @dataclass
@@ -200,72 +207,41 @@ def test_authorization_not_forwarded(running: CaddySite, upstream: Upstream) -> 
 
 def test_metrics_not_exposed(running: CaddySite, upstream: Upstream) -> None:
     """/metrics is answered 404 by Caddy itself; Prometheus scrapes gunicorn directly."""
-    status, _, _ = https_request(running, "GET", "/metrics?marker=caddy-metrics")
-    assert status == 404
-    assert upstream.count("caddy-metrics") == 0
+    check_metrics_not_exposed(running, upstream, "caddy-metrics")
 
 
 def test_body_under_16k_is_passed(running: CaddySite, upstream: Upstream) -> None:
     """A 15 KiB POST reaches the app whole: the 413 below is the size limit, not POST."""
-    status, _, _ = https_request(
-        running,
-        "POST",
-        "/autodiscover/autodiscover.xml?marker=caddy-ok",
-        host="autodiscover.example.com",
-        body=b"y" * (15 * 1024),
-    )
-    assert status == 200
-    assert len(upstream.last("caddy-ok").body) == 15 * 1024
+    check_body_under_cap_passes(running, upstream, "caddy-ok")
 
 
 def test_body_over_16k_gets_413(running: CaddySite, upstream: Upstream) -> None:
     """A 20 KiB POST is refused with 413 and does not reach the app."""
-    status, _, _ = https_request(
-        running,
-        "POST",
-        "/autodiscover/autodiscover.xml?marker=caddy-big",
-        host="autodiscover.example.com",
-        body=b"x" * (20 * 1024),
-    )
-    assert status == 413
-    assert upstream.count("caddy-big") == 0
+    check_body_over_cap_refused(running, upstream, "caddy-big")
 
 
-@pytest.mark.parametrize(
-    "path", ["/AutoDiscover/AutoDiscover.xml", "/autodiscover/autodiscover.xml"]
-)
-def test_outlook_http_step_gets_302(running: CaddySite, path: str) -> None:
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("path", OUTLOOK_HTTP_PATHS)
+def test_outlook_http_step_gets_302(running: CaddySite, method: str, path: str) -> None:
     """http://autodiscover.<d>/autodiscover/autodiscover.xml (any case) is a 302 to https."""
-    status, headers = http_request(running, "GET", path, host="autodiscover.example.com")
-    assert status == 302
-    assert headers["location"] == f"https://autodiscover.example.com{path}"
+    check_outlook_http_step(running, method, path)
 
 
-def test_other_http_gets_301(running: CaddySite) -> None:
-    """Thunderbird's http:// autoconfig URL is a 301 to the same URL on https."""
-    path = "/mail/config-v1.1.xml?emailaddress=a%40example.com"
-    status, headers = http_request(running, "GET", path, host="autoconfig.example.com")
-    assert status == 301
-    assert headers["location"] == f"https://autoconfig.example.com{path}"
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("path", OTHER_HTTP_PATHS)
+def test_other_http_gets_301(running: CaddySite, upstream: Upstream, host: str, path: str) -> None:
+    """Everything else on port 80 is a 301 to the same URL on https, never the app."""
+    check_other_http_redirected(running, upstream, host, path)
 
 
 def test_unknown_host_on_80_gets_no_response(running: CaddySite) -> None:
     """An unknown Host on port 80 gets the connection closed without an answer."""
-    with socket.create_connection(("127.0.0.1", running.http_port), timeout=5) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.attacker.example\r\nConnection: close\r\n\r\n")
-        assert sock.recv(1024) == b""
+    check_unknown_host_on_80_silent(running)
 
 
 def test_unknown_sni_fails_handshake(running: CaddySite) -> None:
     """An unknown SNI name on 443 gets no certificate."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
-        pytest.raises(ssl.SSLError),
-    ):
-        ctx.wrap_socket(raw, server_hostname="mail.attacker.example")
+    check_unknown_sni_rejected(running)
 
 
 def test_access_log_has_no_query_or_authorization(running: CaddySite) -> None:

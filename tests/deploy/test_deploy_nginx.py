@@ -13,7 +13,6 @@ import json
 import os
 import re
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,10 +22,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy._support import HOSTS
+from tests.deploy._support import OTHER_HTTP_PATHS
+from tests.deploy._support import OUTLOOK_HTTP_PATHS
 from tests.deploy._support import SECRET_AUTH
 from tests.deploy._support import SECRET_QUERY
 from tests.deploy._support import SNIConnection
 from tests.deploy._support import Upstream
+from tests.deploy._support import check_body_over_cap_refused
+from tests.deploy._support import check_body_under_cap_passes
+from tests.deploy._support import check_metrics_not_exposed
+from tests.deploy._support import check_other_http_redirected
+from tests.deploy._support import check_outlook_http_step
+from tests.deploy._support import check_unknown_host_on_80_silent
+from tests.deploy._support import check_unknown_sni_rejected
 from tests.deploy._support import http_request
 from tests.deploy._support import https_request
 from tests.deploy._support import run_upstream
@@ -34,8 +43,6 @@ from tests.deploy._support import tls_context
 from tests.deploy.conftest import require_module
 
 trustme = require_module("trustme")
-
-HOSTS = ("autoconfig.example.com", "autodiscover.example.com")
 
 
 @pytest.fixture(scope="module")
@@ -305,9 +312,7 @@ def test_authorization_and_cookie_not_forwarded(running: Site, upstream: Upstrea
 
 def test_metrics_not_exposed(running: Site, upstream: Upstream) -> None:
     """/metrics is answered 404 by nginx itself; Prometheus scrapes gunicorn directly."""
-    status, _, _ = https_request(running, "GET", "/metrics?marker=metrics-edge")
-    assert status == 404
-    assert upstream.count("metrics-edge") == 0
+    check_metrics_not_exposed(running, upstream, "metrics-edge")
 
 
 def test_forwarded_headers_set_by_proxy(running: Site, upstream: Upstream) -> None:
@@ -335,41 +340,17 @@ def test_upstream_401_challenge_is_hidden(running: Site) -> None:
 
 def test_body_over_16k_gets_413_from_nginx(running: Site, upstream: Upstream) -> None:
     """A 20 KiB POST is refused by nginx (413) and never reaches the app."""
-    status, _, _ = https_request(
-        running,
-        "POST",
-        "/autodiscover/autodiscover.xml?marker=big-body",
-        host="autodiscover.example.com",
-        headers={"Content-Type": "text/xml"},
-        body=b"x" * (20 * 1024),
-    )
-    assert status == 413
-    assert upstream.count("big-body") == 0
+    check_body_over_cap_refused(running, upstream, "big-body")
 
 
 def test_body_under_16k_is_passed(running: Site, upstream: Upstream) -> None:
     """A 15 KiB POST (under the cap) passes whole: the 413 above is the size limit, not POST."""
-    status, _, _ = https_request(
-        running,
-        "POST",
-        "/autodiscover/autodiscover.xml?marker=ok-body",
-        host="autodiscover.example.com",
-        body=b"y" * (15 * 1024),
-    )
-    assert status == 200
-    assert len(upstream.last("ok-body").body) == 15 * 1024
+    check_body_under_cap_passes(running, upstream, "ok-body")
 
 
 def test_unknown_sni_fails_tls_handshake(running: Site) -> None:
     """On 443 a name that is not ours gets no certificate: the handshake is rejected."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", running.https_port), timeout=5) as raw,
-        pytest.raises(ssl.SSLError),
-    ):
-        ctx.wrap_socket(raw, server_hostname="mail.attacker.example")
+    check_unknown_sni_rejected(running)
 
 
 def test_known_sni_handshake_presents_our_certificate(running: Site) -> None:
@@ -384,9 +365,7 @@ def test_known_sni_handshake_presents_our_certificate(running: Site) -> None:
 
 def test_unknown_host_on_80_gets_no_response(running: Site) -> None:
     """On port 80 an unknown Host is answered with nothing at all (444 closes the connection)."""
-    with socket.create_connection(("127.0.0.1", running.http_port), timeout=5) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: www.attacker.example\r\nConnection: close\r\n\r\n")
-        assert sock.recv(1024) == b""
+    check_unknown_host_on_80_silent(running)
 
 
 def test_unknown_host_on_443_with_our_sni_is_refused(running: Site) -> None:
@@ -403,46 +382,19 @@ def test_unknown_host_on_443_with_our_sni_is_refused(running: Site) -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/AutoDiscover/AutoDiscover.xml",
-        "/autodiscover/autodiscover.xml",
-        "/AUTODISCOVER/AUTODISCOVER.XML",
-    ],
-)
+@pytest.mark.parametrize("path", OUTLOOK_HTTP_PATHS)
 def test_outlook_http_step_gets_302_to_https(running: Site, method: str, path: str) -> None:
     """http://autodiscover.<d>/autodiscover/autodiscover.xml (any case) is a 302 to https."""
-    status, headers = http_request(
-        running,
-        method,
-        path,
-        host="autodiscover.example.com",
-        body=b"<x/>" if method == "POST" else None,
-    )
-    assert status == 302
-    assert headers["location"] == f"https://autodiscover.example.com{path}"
+    check_outlook_http_step(running, method, path)
 
 
 @pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/mail/config-v1.1.xml?emailaddress=alice%40example.com",
-        "/.well-known/autoconfig/mail/config-v1.1.xml",
-        "/",
-        "/mobileconfig",
-    ],
-)
+@pytest.mark.parametrize("path", OTHER_HTTP_PATHS)
 def test_other_http_requests_get_301_to_https(
     running: Site, upstream: Upstream, host: str, path: str
 ) -> None:
     """Everything else on port 80 is a 301 to the same URL on https, and never reaches the app."""
-    before = len(upstream.requests)
-    status, headers = http_request(running, "GET", path, host=host)
-    assert status == 301
-    assert headers["location"] == f"https://{host}{path}"
-    assert len(upstream.requests) == before
+    check_other_http_redirected(running, upstream, host, path)
 
 
 def test_https_passes_paths_and_queries_to_app(running: Site, upstream: Upstream) -> None:

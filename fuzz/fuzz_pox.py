@@ -14,17 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
-def main() -> None:
-    """Instrument autoconf and its parsers, then hand control to libFuzzer."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import atheris
-
-    with atheris.instrument_imports():
-        from fuzz.harness import check_pox
-    atheris.Setup(sys.argv, check_pox)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fuzz.entry import fuzz
+
+    fuzz("check_pox")

@@ -13,11 +13,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
 
 from lxml import etree
 
 from autoconf.address import Address
+from autoconf.errors import BadRequestError
+from autoconf.formats.autodiscover import parse_xml
 
 #: At most this much of an answer is read; a settings document is a few KiB.
 MAX_BODY = 256 * 1024
@@ -62,23 +63,6 @@ class Reading:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _parse(body: bytes) -> etree._Element:
-    """Hardened parse; DOCTYPEs are refused outright (security.md section 3)."""
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    root = etree.fromstring(body, parser)
-    info: Any = root.getroottree().docinfo  # lxml-stubs types DocInfo too loosely
-    if info.doctype:
-        raise ValueError("has a DOCTYPE")
-    return root
-
-
 def _xml(answer: Answer) -> etree._Element | str:
     """The parsed root, or why there is none (transport error, status, not XML)."""
     if answer.error:
@@ -86,9 +70,10 @@ def _xml(answer: Answer) -> etree._Element | str:
     if not 200 <= answer.status < 300:
         return f"HTTP {answer.status}"
     try:
-        return _parse(answer.body)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        return f"not usable XML ({exc})"
+        # The service's own hardened parser: untrusted XML is parsed in one place only.
+        return parse_xml(answer.body)
+    except BadRequestError as exc:
+        return f"not usable XML ({exc.detail})"
 
 
 # --- Thunderbird autoconfig (clients.md 1.3, 1.4) --------------------------------------

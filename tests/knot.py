@@ -17,6 +17,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from tests.processes import stop as stop_process
+
 ZONES = Path(__file__).parent / "zones"
 SERVED_ZONES = ("example.test", "broken.test")
 
@@ -119,13 +121,8 @@ class Knot:
         raise RuntimeError(f"knotd did not start serving: {self.log()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def reload(self) -> None:

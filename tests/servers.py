@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.knot import free_port
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,13 +132,8 @@ def _running(
         _wait(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            # The shipped config drains for up to graceful_timeout (15 s).
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        # The shipped config drains for up to graceful_timeout (15 s).
+        stop(process, timeout=20)
 
 
 def _wait(server: Server) -> None:

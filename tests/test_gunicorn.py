@@ -8,6 +8,7 @@ from lxml import etree
 
 from tests.conftest import config
 from tests.knot import Knot
+from tests.processes import stop
 from tests.servers import gunicorn
 
 
@@ -85,6 +86,5 @@ def test_embedded_default_through_gunicorn(tmp_path: Path) -> None:
         assert root.find("emailProvider").get("id") == "example.com"
         assert root.find("emailProvider/outgoingServer/port").text == "465"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
         log.close()

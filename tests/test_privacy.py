@@ -36,6 +36,7 @@ from tests.pox import POX_PATH
 from tests.pox import XML
 from tests.pox import activesync_body
 from tests.pox import outlook_body
+from tests.processes import stop
 from tests.routes import route_urls
 from tests.servers import deployed_gunicorn
 
@@ -215,8 +216,7 @@ def test_gunicorn_as_deployed_logs_no_secrets(tmp_path: Path) -> None:
             f"GET /{MARK}@x HTTP/1.1\r\nHost: a\r\nX: {SECRET}{'y' * 9000}\r\n\r\n",
         ]
         replies = [raw_http(server.url, m.encode()) for m in malformed]
-        server.process.terminate()
-        server.process.wait(timeout=20)
+        stop(server.process, timeout=20)
     assert [r.split(b" ", 2)[1] for r in replies] == [b"400", b"400", b"414", b"431"]
     log = server.log
     for needle in (SECRET, BASIC, MARK, "password", "Authorization"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -37,6 +36,8 @@ from tests.deploy._support import http_request
 from tests.deploy._support import https_request
 from tests.deploy._support import run_upstream
 from tests.deploy.conftest import require_module
+from tests.processes import stop
+from tests.processes import wait_for_port
 
 trustme = require_module("trustme")
 
@@ -114,18 +115,6 @@ def site(
     return CaddySite(tmp, caddyfile, http_port, https_port, ca)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"caddy exited early with {proc.returncode}"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"caddy did not listen on {port}")
-
-
 @pytest.fixture(scope="module")
 def running(caddy: str, site: CaddySite) -> Iterator[CaddySite]:
     log = (site.prefix / "caddy.log").open("wb")
@@ -136,16 +125,11 @@ def running(caddy: str, site: CaddySite) -> Iterator[CaddySite]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for_port(site.http_port, proc)
-        _wait_for_port(site.https_port, proc)
+        wait_for_port(site.http_port, proc, "caddy")
+        wait_for_port(site.https_port, proc, "caddy")
         yield site
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.processes import stop
+
 _CONTAINERFILE = Path(__file__).resolve().parents[2] / "deploy" / "Containerfile"
 
 
@@ -260,8 +262,7 @@ def test_image_start_command_serves(
             assert status == 200, log.read_text()
             assert run_probe(healthcheck_argv(stages), port) == 0
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc, timeout=30)
 
 
 def _status(port: int, path: str) -> int:

@@ -18,6 +18,8 @@ import gunicorn
 import pytest
 from gunicorn.config import Config
 
+from tests.processes import stop
+
 CONF_ENV = (
     "AUTOCONF_BIND",
     "AUTOCONF_WORKERS",
@@ -290,8 +292,7 @@ def test_real_gunicorn_serves_and_logs_path_only(
             assert status == 200
             assert not (metrics / "stale_999.db").exists()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc, timeout=30)
     text = log_path.read_text()
     entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     # The app's own JSON log lines (autoconf.logs) share the stream; access lines have a path.

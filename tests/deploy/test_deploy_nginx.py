@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from tests.deploy._support import https_request
 from tests.deploy._support import run_upstream
 from tests.deploy._support import tls_context
 from tests.deploy.conftest import require_module
+from tests.processes import stop
+from tests.processes import wait_for_port
 
 trustme = require_module("trustme")
 
@@ -190,19 +191,6 @@ def site(
     return _build_site(tmp_path_factory.mktemp("nginx"), deploy_dir, ports, upstream.port)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"nginx exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nginx did not listen on {port} within {timeout}s")
-
-
 @pytest.fixture(scope="module")
 def running(nginx_bin: str, site: Site) -> Iterator[Site]:
     checked = _nginx_test(nginx_bin, site)
@@ -211,16 +199,11 @@ def running(nginx_bin: str, site: Site) -> Iterator[Site]:
         _nginx_cmd(nginx_bin, site), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _wait_for_port(site.http_port, proc)
-        _wait_for_port(site.https_port, proc)
+        wait_for_port(site.http_port, proc, "nginx")
+        wait_for_port(site.https_port, proc, "nginx")
         yield site
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 # ---------------------------------------------------------------------------------------------

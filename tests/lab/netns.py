@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.processes import stop
+
 NETNS_ETC = Path("/etc/netns")
 #: What a lab process sees as /etc/hosts: localhost only, every other name comes from DNS.
 HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
@@ -108,20 +110,10 @@ class Namespace:
     def close(self) -> None:
         """Stop what was started, then remove the namespace and its /etc/netns directory."""
         for process in reversed(self.processes):
-            _stop(process)
+            stop(process)
         for pid in self.pids():
             # Children the lab's processes left behind (a client's helper, a worker).
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, timeout=10)
         shutil.rmtree(self.etc, ignore_errors=True)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.processes import stop
+
 MARIONETTE_PORT = 2828
 
 #: Profile preferences (user.js). Gecko decides it is offline inside a namespace that has
@@ -170,12 +172,7 @@ def probe(workdir: Path, ca_pem: Path, addresses: list[str]) -> dict[str, Any]:
             ]
         return results
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
 
 
 def main() -> None:

@@ -118,22 +118,12 @@ def test_check_embedded_default() -> None:
 
 def test_zone_output_parses_and_round_trips(tmp_path: Path) -> None:
     """zone prints BIND text that derives, through our own zone source, to its settings."""
-    from autoconf.discovery import DomainProfile
-    from autoconf.discovery import TrustPolicy
-    from autoconf.discovery import derive
-    from autoconf.discovery import questions
-    from autoconf.dns_source import ZoneSource
     from autoconf.model import Protocol
+    from tests.published import provider_from_records
 
     code, text = run("zone", "example.org", "--dav-host", "dav.example.org", "--pop3")
     assert code == 0
-    zone = tmp_path / "example.org.zone"
-    zone.write_text(
-        "$TTL 3600\n@ SOA ns.example.org. h.example.org. 1 2 3 4 60\n"
-        "@ NS ns.example.org.\n" + text + "\n"
-    )
-    answers = ZoneSource([zone]).ask(questions("example.org"))
-    provider = derive("example.org", answers, DomainProfile(display_name="x"), TrustPolicy())
+    provider = provider_from_records(tmp_path, "example.org", text)
     assert [(s.host, s.port) for s in provider.incoming] == [
         ("mail.example.org", 993),
         ("mail.example.org", 995),

@@ -12,14 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from autoconf.cli import main
-from autoconf.discovery import DomainProfile
-from autoconf.discovery import TrustPolicy
-from autoconf.discovery import derive
-from autoconf.discovery import questions
-from autoconf.dns_source import ZoneSource
 from autoconf.model import Protocol
 from tests.conftest import DOMAINS
 from tests.knot import Knot
+from tests.published import provider_from_records
 
 
 def _config(tmp_path: Path, knot: Knot) -> Path:
@@ -137,13 +133,7 @@ def test_zone_refuses_bad_dav_options(args: list[str]) -> None:
 def test_zone_round_trip(tmp_path: Path) -> None:
     """What ``zone`` prints, once published, derives to the DAV URLs it promised."""
     records = _zone("example.org", "--dav-host", "dav.example.org", "--dav-path", "/dav/")
-    zone_file = tmp_path / "example.org.zone"
-    zone_file.write_text(
-        "$ORIGIN example.org.\n@ 3600 SOA ns.example.org. h.example.org. 1 3600 600 86400 60\n"
-        "@ 3600 NS ns.example.org.\n" + records + "\n"
-    )
-    answers = ZoneSource([zone_file]).ask(questions("example.org"))
-    provider = derive("example.org", answers, DomainProfile(display_name="x"), TrustPolicy())
+    provider = provider_from_records(tmp_path, "example.org", records)
     assert [s.url for s in provider.of(Protocol.CALDAV)] == ["https://dav.example.org/dav/"]
     assert [s.url for s in provider.of(Protocol.CARDDAV)] == ["https://dav.example.org/dav/"]
     assert provider.usable

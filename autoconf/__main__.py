@@ -1,5 +1,6 @@
-"""``python -m autoconf`` is the ``autoconf`` command."""
+"""``python -m autoconf`` is the ``mail-autoconf`` command."""
 
+from autoconf.cli import DISTRIBUTION
 from autoconf.cli import main
 
-main()
+main(prog_name=DISTRIBUTION)

@@ -1,4 +1,4 @@
-"""Extra checks for ``autoconf check`` (pure): questions the web path never asks.
+"""Extra checks for ``mail-autoconf check`` (pure): questions the web path never asks.
 
 The web path asks a fixed set of SRV/TXT questions per domain. An admin checking a domain
 wants more: are the targets aliases, is ``_autodiscover._tcp`` published, is the

@@ -1,4 +1,4 @@
-"""The ``autoconf`` command: ``serve``, ``check``, ``zone``.
+"""The ``mail-autoconf`` command: ``serve``, ``check``, ``zone``.
 
 ``check`` and ``zone`` never build a Flask app: they use the same settings, record source
 and derivation as the web views, so what they print is what clients are told.
@@ -33,6 +33,9 @@ from autoconf.report import format_report
 from autoconf.report import parse_target
 from autoconf.service import Discoverer
 
+#: The distribution (PyPI) and command name; the import package is ``autoconf``.
+DISTRIBUTION = "mail-autoconf"
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -43,7 +46,7 @@ config_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="autoconf")
+@click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """Mail-client auto-configuration derived from the domain's DNS SRV records."""
 

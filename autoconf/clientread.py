@@ -1,6 +1,6 @@
 """Read HTTP answers the way real clients do (pure: bytes in, :class:`Reading` out).
 
-Used by ``autoconf check --url`` to compare a live deployment with DNS. Each reader follows
+Used by ``mail-autoconf check --url`` to compare a live deployment with DNS. Each reader follows
 one client's documented parser, quirks included (shared/docs/clients.md): a document that
 this service would call fine but a client discards is exactly what an admin must learn.
 Untrusted XML is only parsed with a hardened lxml parser (security.md section 3).

@@ -100,7 +100,7 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """How the entry points (``autoconf serve``, ``wsgi.py``) log."""
+    """How the entry points (``mail-autoconf serve``, ``wsgi.py``) log."""
 
     #: "json": one object per line (production); "text": for a developer's terminal.
     format: str = "json"

@@ -299,7 +299,7 @@ def lint(
     answers: Mapping[Question, RRset],
     servers: Mapping[Protocol, tuple[Server, ...]],
 ) -> Iterable[Finding]:
-    """Findings about the records themselves (what ``autoconf check`` reports)."""
+    """Findings about the records themselves (what ``mail-autoconf check`` reports)."""
     if not servers.get(Protocol.IMAP) and not servers.get(Protocol.POP3):
         yield Finding(
             severity="error",

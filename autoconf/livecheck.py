@@ -1,4 +1,4 @@
-"""``autoconf check --url``: fetch a live deployment and compare it with DNS.
+"""``mail-autoconf check --url``: fetch a live deployment and compare it with DNS.
 
 Any service answering the client formats can be checked, not only this one. Each probe
 sends the request a real client sends, reads the answer with that client's rules

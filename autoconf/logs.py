@@ -1,4 +1,4 @@
-"""Structured logs for the entry points (``autoconf serve``, ``wsgi.py``).
+"""Structured logs for the entry points (``mail-autoconf serve``, ``wsgi.py``).
 
 Library code only calls ``logging.getLogger(__name__)``; handlers are installed here, by
 the programs, never at import. Log lines carry paths, domains and error types, never

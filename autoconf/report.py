@@ -1,4 +1,4 @@
-"""What ``autoconf check`` prints and the diagnostics page shows: one report, one builder.
+"""What ``mail-autoconf check`` prints and the diagnostics page shows: one report, one builder.
 
 The CLI and the page both call :func:`build_report`, so they cannot disagree about a
 domain. Free of Flask and dnspython: the record source comes in through the
@@ -254,7 +254,7 @@ def finding_dict(finding: Finding) -> dict[str, str]:
 
 
 def format_report(report: Report) -> str:
-    """The human-readable form printed by ``autoconf check``."""
+    """The human-readable form printed by ``mail-autoconf check``."""
     served = "served" if report.served else "NOT served"
     alias = f", alias of {report.primary}" if report.primary != report.domain else ""
     lines = [f"{report.domain} ({served}{alias})", report.verdict]

@@ -1,7 +1,7 @@
 """The middle of every request: allow-list, record source, derivation.
 
 Kept free of Flask so the CLI and the web views share exactly the same path; what a client
-is told and what ``autoconf check`` prints can therefore never disagree.
+is told and what ``mail-autoconf check`` prints can therefore never disagree.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from the environment so that the file can be copied verbatim:
     FORWARDED_ALLOW_IPS   proxies trusted for X-Forwarded-Proto    default 127.0.0.1,::1
     PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no files)
 
-Command-line flags (as passed by ``autoconf serve --bind ... --workers ...``) override this file.
+Command-line flags (as passed by ``mail-autoconf serve --bind ... --workers ...``) override this file.
 
 gunicorn >= 23 is required: older releases mishandle Transfer-Encoding (request smuggling,
 CVE-2024-1135 and CVE-2024-6827). Debian 12 ships 20.1, so install gunicorn from PyPI into the

@@ -1,4 +1,4 @@
-"""What `autoconf zone` prints, published as a zone file and read back as clients would."""
+"""What `mail-autoconf zone` prints, published as a zone file and read back as clients would."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``autoconf check`` and ``autoconf zone`` cover the RFC 6764 CalDAV/CardDAV records."""
+"""``mail-autoconf check`` and ``mail-autoconf zone`` cover the RFC 6764 CalDAV/CardDAV records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``autoconf check --url``: client-faithful readers, our own server, a drifted stand-in."""
+"""``mail-autoconf check --url``: client-faithful readers, our own server, a drifted stand-in."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_probe_formats_exist() -> None:
 
 
 def run_check(*args: str) -> tuple[int, dict[str, Any]]:
-    """``autoconf check --json ...``; returns the exit code and the parsed output."""
+    """``mail-autoconf check --json ...``; returns the exit code and the parsed output."""
     result = CliRunner().invoke(main, ["check", "--json", *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, json.loads(result.output)

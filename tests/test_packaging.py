@@ -32,9 +32,28 @@ def test_wheel_ships_templates_and_default(tmp_path: Path) -> None:
         capture_output=True,
         timeout=120,
     )
-    (wheel,) = tmp_path.glob("autoconf-*.whl")
+    (wheel,) = tmp_path.glob("mail_autoconf-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
     assert {f"autoconf/templates/{name}" for name in templates} <= names
     assert {"autoconf/data/default.toml", "autoconf/data/example.com.zone"} <= names
     assert not any(name.startswith("tests/") for name in names)
+
+
+def test_command_and_distribution_names() -> None:
+    """The command is ``mail-autoconf`` (``autoconf`` is GNU Autoconf's binary) and
+    ``python -m autoconf`` calls itself by that name."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "mail-autoconf"
+    assert project["scripts"] == {"mail-autoconf": "autoconf.cli:main"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "autoconf", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert shown.startswith("Usage: mail-autoconf ")

@@ -116,7 +116,7 @@ def test_one_dav_url_everywhere(
     key: str,
 ) -> None:
     """The well-known redirect, the Thunderbird document, the Apple profile, the POX
-    2006a answer and ``autoconf check`` all name the same URL, from the same records."""
+    2006a answer and ``mail-autoconf check`` all name the same URL, from the same records."""
     client = knot_app.test_client()
     location = client.get(f"/.well-known/{service}", headers={"Host": domain}).headers["Location"]
     thunderbird = _document(knot_app, domain).findtext(f"{tag}/url")
@@ -143,7 +143,7 @@ def _pox_urls(app: Flask, domain: str, service: str) -> list[str]:
 
 
 def _check_urls(knot: Knot, tmp_path: Path, domain: str) -> dict[str, list[str]]:
-    """DAV URLs as ``autoconf check --json`` reports them, per protocol."""
+    """DAV URLs as ``mail-autoconf check --json`` reports them, per protocol."""
     tables = [
         f'[dns]\nnameservers = ["{knot.nameserver}"]\ntimeout = 1.0',
         '[domains."example.test"]\naliases = ["alias.test"]',

@@ -1,7 +1,7 @@
 """The diagnostics page at ``/`` (README "Diagnostics").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
-:func:`autoconf.report.build_report`, like ``autoconf check``) and every client's document
+:func:`autoconf.report.build_report`, like ``mail-autoconf check``) and every client's document
 (from :mod:`autoconf.documents`, i.e. the formats' own renderers). The blueprint is only
 registered when ``[diagnostics] enabled`` is true, so a disabled page is an unknown path.
 """

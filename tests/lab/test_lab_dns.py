@@ -67,7 +67,7 @@ def test_knot_signs_the_lab_zone(lab: Lab) -> None:
 def test_out_of_domain_targets_need_dnssec_trust_and_the_ad_bit(
     lab: Lab, dnssec: bool, domain: str, served: bool
 ) -> None:
-    """``autoconf check`` inside the lab, through the validating resolver: a target outside
+    """``mail-autoconf check`` inside the lab, through the validating resolver: a target outside
     the domain is kept only with ``dns.dnssec = true`` AND an answer carrying AD; otherwise
     it is dropped, with the reason shown."""
     config = lab_config()

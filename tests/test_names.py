@@ -15,6 +15,7 @@ from hypothesis import example
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autoconf.checks import extra_findings
 from autoconf.config import settings_from_mapping
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
@@ -276,3 +277,16 @@ def test_out_of_domain_refusal_names_the_fix() -> None:
     assert "DNSSEC-validated" not in reason
     reason = TrustPolicy().refusal("imap.hoster.test", DOMAIN, authenticated=False)
     assert "dns.trusted_target_suffixes" in reason and "dnssec" not in reason
+
+
+def test_autodiscover_target_is_linted_as_a_dns_name() -> None:
+    """check's _autodiscover._tcp lint: label-wise inside/outside, and a non-host name is
+    named as such rather than as "outside"."""
+    provider = _derive({"_imaps": [(0, 1, 993, "mail.victim.test")]}, TrustPolicy())
+    name = f"_autodiscover._tcp.{DOMAIN}."
+    targets = ["autodiscover.victim.test", "evil.org/.victim.test", "notvictim.test"]
+    srv = tuple(SrvRecord(priority=0, weight=0, port=443, target=t) for t in targets)
+    answers = {(name, "SRV"): RRset(name=name, rdtype="SRV", status=Status.ANSWER, srv=srv)}
+    found = [(f.code, f.message) for f in extra_findings(provider, answers)]
+    assert [code for code, _ in found] == ["autodiscover-bad-target", "autodiscover-outside"]
+    assert "evil.org/.victim.test" in found[0][1] and "notvictim.test" in found[1][1]

@@ -26,6 +26,7 @@ from lxml import html
 
 from autoconf import create_app
 from autoconf.cli import main
+from tests.conftest import ZONE_FILE
 from tests.hostile_dns import HostileDns
 from tests.hostile_dns import rcode_reply
 from tests.hostile_dns import srv_reply
@@ -198,3 +199,17 @@ def test_forged_targets_on_the_wire(dnssec: bool) -> None:
     root = etree.fromstring(documents["thunderbird"])
     assert root.xpath("//incomingServer/hostname/text()") == ["mail.hostile.test"]
     assert root.xpath("//outgoingServer/hostname/text()") == ["mail.hostile.test"]
+
+
+def test_check_from_a_zone_file_names_the_suffix_setting(tmp_path: Path) -> None:
+    """Zone-file answers count as authenticated; an out-of-domain target there is refused
+    with the fix that applies (issue 13): dns.trusted_target_suffixes, not "DNSSEC"."""
+    path = tmp_path / "autoconf.toml"
+    dns_table = {"zone_files": [str(ZONE_FILE)]}
+    path.write_text(to_toml({"dns": dns_table, "domains": {"evil.example.test": {}}}))
+    code, report = _check(str(path), "evil.example.test")
+    assert code == 1
+    reasons = [d["reason"] for d in report["dropped"]]
+    assert len(reasons) == 2
+    assert all("dns.trusted_target_suffixes" in r for r in reasons), reasons
+    assert not any("DNSSEC-validated" in r for r in reasons)

@@ -15,6 +15,9 @@ from autoconf.model import Provider
 from autoconf.model import Question
 from autoconf.model import RRset
 from autoconf.model import Status
+from autoconf.names import host_name_problem
+from autoconf.names import is_subdomain
+from autoconf.names import shown
 
 
 def extra_questions(provider: Provider) -> tuple[Question, ...]:
@@ -67,8 +70,16 @@ def _autodiscover_findings(domain: str, rrset: RRset) -> Iterable[Finding]:
         )
         return
     for record in rrset.srv:
-        inside = record.target == domain or record.target.endswith("." + domain)
-        if record.target and not inside:
+        problem = host_name_problem(record.target) if record.target else ""
+        if problem:
+            yield Finding(
+                severity="warning",
+                code="autodiscover-bad-target",
+                message=f"_autodiscover._tcp target '{shown(record.target)}' is not a host "
+                f"name ({problem})",
+                reference="RFC 2782, RFC 1123 §2.1",
+            )
+        elif record.target and not is_subdomain(record.target, domain):
             yield Finding(
                 severity="warning",
                 code="autodiscover-outside",

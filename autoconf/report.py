@@ -35,7 +35,6 @@ from autoconf.model import Question
 from autoconf.model import RRset
 from autoconf.model import Server
 from autoconf.model import SrvRecord
-from autoconf.model import Status
 from autoconf.service import Discoverer
 
 
@@ -204,10 +203,9 @@ def cached_report(discoverer: Discoverer, domain: str) -> Report:
     checked, unchecked = targets[:PAGE_TARGET_CHECKS], targets[PAGE_TARGET_CHECKS:]
     lint = kept.lint
     if lint is None:
-        lint = discoverer.source.ask(extra_questions(provider, checked))
-        if all(r.status is not Status.FAILED for r in lint.values()):
-            # A failed answer is asked again on the next view, never kept for the load.
-            kept.lint = lint
+        # Kept for the load, failures included: asking again on every view would let a
+        # stranger turn a failing resolver into a steady stream of queries.
+        lint = kept.lint = discoverer.source.ask(extra_questions(provider, checked))
     report = _assembled(base, discoverer, provider, kept.answers or {}, lint)
     if unchecked:
         findings = (*report.findings, unchecked_finding(unchecked, len(checked)))

@@ -56,7 +56,7 @@ class Kept:
     lint: dict[Question, RRset] | None = None
 
 
-class _KeptLoads:
+class KeptLoads:
     """A small LRU of :class:`Kept`, one per primary domain, bounded in entries and in
     records, so a worker keeps a few hundred kilobytes at most whatever domains publish."""
 
@@ -128,7 +128,8 @@ class Discoverer:
             else None
         )
         self._uncached_versions = itertools.count(-1, -1)
-        self._kept = _KeptLoads()
+        #: The raw answers of recent loads, for the diagnostics page.
+        self.kept_loads = KeptLoads()
         # Every served name -> its primary, as the configuration's own string object, so
         # cache entries keep no per-request strings alive (100 000 domains: ~6 MB less).
         self._primaries = {**{d: d for d in settings.domains}, **settings.aliases}
@@ -181,11 +182,11 @@ class Discoverer:
     def kept(self, primary: str, provider: Provider) -> Kept:
         """What the load that produced ``provider`` saw (its answers while still kept), for
         the diagnostics page; lint answers stored on it live as long as the entry."""
-        return self._kept.get(primary, provider)
+        return self.kept_loads.get(primary, provider)
 
     def _derive(self, primary: str) -> Provider:
         lookup = self.lookup(primary)
-        self._kept.put(primary, Kept(provider=lookup.provider, answers=lookup.answers))
+        self.kept_loads.put(primary, Kept(provider=lookup.provider, answers=lookup.answers))
         return lookup.provider
 
     def _uncached(self, primary: str) -> Served:

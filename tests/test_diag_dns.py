@@ -27,6 +27,7 @@ from autoconf.cli import main
 from autoconf.discovery import questions
 from autoconf.web.diag import BUSY
 from autoconf.web.diag import MAX_CONCURRENT_VIEWS
+from autoconf.web.diag import SLOTS
 from tests.conftest import DOMAINS
 from tests.conftest import config
 from tests.knot import Knot
@@ -257,7 +258,7 @@ def test_busy_page_is_refused_at_once(app: Flask) -> None:
     """While a view holds the worker's slot, another diagnosis is a 503 with Retry-After
     that asks DNS nothing; the empty form and unserved domains (no DNS) still answer."""
     client = app.test_client()
-    slots = app.extensions["autoconf.diag.slots"]
+    slots = app.extensions[SLOTS]
     source = app.extensions[EXTENSION].discoverer.source
     before = source.queries_sent
     assert slots.acquire(blocking=False)

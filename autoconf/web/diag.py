@@ -42,12 +42,13 @@ TEMPLATE = "diag.html"
 MAX_INPUT = 320
 #: Stand-in local part when only a domain was typed (documents that carry the address).
 SAMPLE_LOCAL_PART = "user"
-#: Diagnoses one worker runs at once. A view may wait one DNS timeout (a load, or the lint
-#: questions); this stays below the threads of a worker (4 as shipped), so views can never
+#: Diagnoses one worker runs at once. A view may wait on DNS (a load, the lint questions);
+#: this stays below the threads of a worker (4 as shipped), so views can never
 #: take every thread from the client endpoints. More views at once are refused at once
 #: (503), never queued behind DNS.
 MAX_CONCURRENT_VIEWS = 1
-#: Retry-After of that refusal, in seconds: a view lasts one DNS timeout at most.
+#: Retry-After of that refusal, in seconds: a view waits on DNS for a load and for the
+#: lint questions at most, each bounded by ``dns.timeout`` (2 s by default).
 BUSY_RETRY_AFTER = 2
 #: app.extensions key of this worker's view slots.
 SLOTS = "autoconf.diag.slots"

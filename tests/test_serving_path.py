@@ -62,7 +62,9 @@ def exchange(server: Server, request: str) -> bytes:
 def effective_settings(log: str) -> dict[str, str]:
     """gunicorn's "Current configuration" dump (logged by the master at debug level)."""
     lines = log.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.endswith("Current configuration:"))
+    dump = [i for i, line in enumerate(lines) if line.endswith("Current configuration:")]
+    assert dump, f"no settings dump: AUTOCONF_LOG_LEVEL=debug was not applied\n{log}"
+    start = dump[0]
     settings = {}
     for line in lines[start + 1 :]:
         if not line.startswith("  "):

@@ -273,9 +273,14 @@ def child_exit(server: Any, worker: Any) -> None:
     directory = _multiproc_dir()
     if directory is None:
         return
-    multiprocess.mark_process_dead(worker.pid, str(directory))  # type: ignore[no-untyped-call]
     # The arbiter has already dropped ``worker`` from WORKERS; the master itself never
     # counts (it does not load the app) but is kept out on principle.
     live = {int(pid) for pid in server.WORKERS} | {os.getpid()}
-    if not archive_dead_processes(directory, live):
-        server.log.warning("metrics archive busy; dead workers' files kept for the next exit")
+    try:
+        multiprocess.mark_process_dead(worker.pid, str(directory))  # type: ignore[no-untyped-call]
+        if not archive_dead_processes(directory, live):
+            server.log.warning("metrics archive busy: dead workers' files kept until the next exit")
+    except Exception:
+        # The hook runs in the arbiter, where an exception would stop the whole service;
+        # the files stay where they are and /metrics still counts them.
+        server.log.exception("metrics archive failed: dead workers' files kept")

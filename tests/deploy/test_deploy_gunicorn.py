@@ -187,6 +187,16 @@ def test_child_exit_marks_worker_dead(tmp_path: Path, clean_env: pytest.MonkeyPa
     assert calls == [4242]
 
 
+def test_child_exit_never_raises(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """The hook runs in the arbiter, where an exception would stop the service: a vanished
+    metrics directory is logged, not raised."""
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "gone"))
+    logged: list[str] = []
+    log = SimpleNamespace(exception=logged.append, warning=logged.append)
+    load()["child_exit"](SimpleNamespace(WORKERS={}, log=log), SimpleNamespace(pid=4242))
+    assert logged == ["metrics archive failed: dead workers' files kept"]
+
+
 def test_child_exit_is_inert_without_env(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     """Without PROMETHEUS_MULTIPROC_DIR child_exit touches no file (e.g. not the cwd's)."""
     keep = tmp_path / "counter_4242.db"

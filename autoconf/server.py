@@ -6,6 +6,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from autoconf import sources
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
@@ -39,5 +41,8 @@ def run(*, bind: str, workers: int, threads: int) -> None:
             # %(U)s is the path without the query string (security.md section 5).
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
             "timeout": 30,
+            # Zone files are read once in the master; SIGHUP re-reads them (sources.py).
+            "on_starting": sources.on_starting,
+            "on_reload": sources.on_reload,
         }
     ).run()

@@ -216,7 +216,7 @@ def test_sighup_with_a_broken_zone_keeps_the_last_good_one(tmp_path: Path) -> No
     print(f"answers {dict(running.results)}, 0 failures")
 
 
-def test_serve_refuses_a_broken_zone_before_listening(tmp_path: Path) -> None:
+def test_gunicorn_master_hook_refuses_a_broken_zone_before_forking(tmp_path: Path) -> None:
     """The master's own hook, as `gunicorn -c <settings> wsgi:app` would run it: one line
     and exit status 1, no worker forked (the CLI pre-flight is bypassed here)."""
     write_zone(tmp_path, ZONE.format(serial=1, host="one") + "mail A 192.0.2.999\n")

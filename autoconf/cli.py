@@ -26,6 +26,7 @@ from autoconf.livecheck import Fetcher
 from autoconf.livecheck import Outcome
 from autoconf.livecheck import check_live
 from autoconf.livecheck import format_outcomes
+from autoconf.model import RecordSource
 from autoconf.names import is_context_path
 from autoconf.report import Report
 from autoconf.report import build_report
@@ -54,6 +55,16 @@ def main() -> None:
 def _load(config_path: str | None) -> Settings:
     try:
         return load_settings(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc.detail}") from None
+
+
+def _source(settings: Settings) -> RecordSource:
+    """The record source; a broken zone file is one line naming the file and line."""
+    from autoconf.sources import make_source
+
+    try:
+        return make_source(settings.dns)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc.detail}") from None
 
@@ -87,7 +98,8 @@ def serve(
 
     from autoconf.server import run
 
-    _load(config_path)  # fail here, with the key named, not inside every worker
+    # Fail here, with the key (or zone file and line) named, not inside every worker.
+    _source(_load(config_path))
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     run(bind=bind, workers=workers, threads=threads)
@@ -153,9 +165,8 @@ def check(
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
     from autoconf.sources import dnssec_warning
-    from autoconf.sources import make_source
 
-    source = make_source(settings.dns)
+    source = _source(settings)
     warning = dnssec_warning(settings.dns, source)
     if warning:  # on stderr, so --json output stays one JSON document
         click.echo(f"warning: {warning}", err=True)

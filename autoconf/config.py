@@ -79,13 +79,23 @@ _TOP_KEYS = {"dns", "http", "cache", "diagnostics", "logging", "domains", "mobil
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneFile:
+    """One entry of ``dns.zone_files``: a zone file and, when the file does not state it,
+    the zone's origin (the name a DNS server's own configuration would give it)."""
+
+    path: Path
+    #: A-label without the trailing dot; "" = taken from the file ($ORIGIN or the SOA owner).
+    origin: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSettings:
     """Where DNS answers come from and which SRV targets are trusted."""
 
     nameservers: tuple[tuple[str, int], ...] = ()
     timeout: float = 2.0
-    zone_files: tuple[Path, ...] = ()
+    zone_files: tuple[ZoneFile, ...] = ()
     trust: TrustPolicy = field(default_factory=TrustPolicy)
 
 
@@ -306,7 +316,7 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
     timeout = table["timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (0 < timeout <= 30):
         raise ConfigError("dns.timeout: must be a number of seconds in (0, 30]")
-    zone_files = tuple(base_dir / p for p in _strings(table, "zone_files", "dns"))
+    zone_files = _zone_files(table["zone_files"], base_dir)
     suffixes = tuple(
         _host_name(s, "dns.trusted_target_suffixes")
         for s in _strings(table, "trusted_target_suffixes", "dns")
@@ -319,6 +329,43 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         zone_files=zone_files,
         trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
     )
+
+
+_ZONE_FILE_KEYS = {"file", "origin"}
+_ZONE_FILES_SHAPE = 'a list of file names or { file = "...", origin = "..." } tables'
+
+
+def _zone_files(value: Any, base_dir: Path) -> tuple[ZoneFile, ...]:
+    """``["a.zone", { file = "db.example", origin = "example.org" }, ...]``; paths relative
+    to ``base_dir``. The origin is only needed for a file that does not state its own."""
+    where = "dns.zone_files"
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be {_ZONE_FILES_SHAPE}")
+    entries: list[ZoneFile] = []
+    seen: dict[Path, str] = {}
+    for raw in value:
+        if isinstance(raw, str):
+            name, origin = raw, ""
+        elif isinstance(raw, Mapping):
+            _known(raw, _ZONE_FILE_KEYS, where)
+            file = raw.get("file")
+            if not isinstance(file, str):
+                raise ConfigError(f'{where}: every table needs file = "<path>"')
+            name = file
+            origin = _domain(raw["origin"], f"{where}: origin of {name}") if "origin" in raw else ""
+        else:
+            raise ConfigError(f"{where}: must be {_ZONE_FILES_SHAPE}")
+        if not name.strip():
+            raise ConfigError(f"{where}: empty file name")
+        path = base_dir / name
+        # Two spellings (or symlinks) of one file would load one zone twice.
+        key = path.resolve()
+        if key in seen:
+            same = "is listed twice" if seen[key] == name else f"is the same file as {seen[key]}"
+            raise ConfigError(f"{where}: {name} {same}")
+        seen[key] = name
+        entries.append(ZoneFile(path, origin))
+    return tuple(entries)
 
 
 def _cache(table: Mapping[str, Any]) -> CachePolicy:

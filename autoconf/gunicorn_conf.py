@@ -245,13 +245,14 @@ def _multiproc_dir() -> Path | None:
 
 
 def on_starting(server: Any) -> None:
-    """Before any socket or worker: refuse a broken configuration, and empty the metrics
-    directory (files left by a previous run would be summed into ours)."""
-    from autoconf.config import load_settings
+    """Before any socket or worker: refuse a broken configuration or zone file, load the
+    zone files once for every worker, and empty the metrics directory (files left by a
+    previous run would be summed into ours)."""
     from autoconf.errors import ConfigError
+    from autoconf.sources import preload_zones
 
     try:
-        load_settings()
+        preload_zones()
     except ConfigError as exc:
         # gunicorn prints a RuntimeError as "Error: ..." and exits with status 1.
         raise RuntimeError(f"configuration error: {exc.detail}") from None
@@ -264,6 +265,14 @@ def on_starting(server: Any) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def on_reload(server: Any) -> None:
+    """SIGHUP: the new workers start from the zone files as they are now, or as last
+    loaded when one is broken (one error line; the service keeps answering)."""
+    from autoconf.sources import on_reload as reload_zones
+
+    reload_zones(server)
 
 
 def child_exit(server: Any, worker: Any) -> None:

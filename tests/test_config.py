@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from autoconf.config import DEFAULT_CONFIG
+from autoconf.config import ZoneFile
 from autoconf.config import load_settings
 from autoconf.config import parse_nameserver
 from autoconf.config import settings_from_mapping
@@ -98,7 +99,7 @@ def test_zone_files_relative_to_config_file(tmp_path: Path) -> None:
     config = tmp_path / "conf" / "autoconf.toml"
     config.write_text('[dns]\nzone_files = ["z/example.org.zone"]\n[domains."example.org"]\n')
     settings = load_settings(config, environ={})
-    assert settings.dns.zone_files == (tmp_path / "conf" / "z" / "example.org.zone",)
+    assert settings.dns.zone_files == (ZoneFile(tmp_path / "conf" / "z" / "example.org.zone"),)
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -141,7 +142,7 @@ def test_embedded_default_is_used_without_config() -> None:
     settings = load_settings(environ={})
     assert settings.source == str(DEFAULT_CONFIG)
     assert list(settings.domains) == ["example.com"]
-    assert all(path.exists() for path in settings.dns.zone_files)
+    assert all(entry.path.exists() for entry in settings.dns.zone_files)
 
 
 def test_shipped_example_config_is_valid() -> None:

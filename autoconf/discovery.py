@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autoconf.errors import DnsUnavailableError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Dropped
 from autoconf.model import Finding
@@ -152,6 +153,7 @@ class DomainProfile:
     authentication: Authentication = Authentication.PASSWORD_CLEARTEXT
     aliases: tuple[str, ...] = ()
     activesync_url: str = ""
+    alias_login: AliasLogin = AliasLogin.PRIMARY
 
 
 def _sort_key(service: Service, record: SrvRecord) -> tuple[int, int, int, str, int]:
@@ -252,6 +254,7 @@ def derive(
         findings=tuple(lint(domain, answers, servers)),
         ttl=min(ttls, default=0),
         activesync_url=profile.activesync_url,
+        alias_login=profile.alias_login,
     )
 
 

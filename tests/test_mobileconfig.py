@@ -218,7 +218,8 @@ def test_identity_is_deterministic(client: FlaskClient) -> None:
 
 
 def test_alias_address(client: FlaskClient) -> None:
-    """At an alias domain: the account is the alias address, the servers the primary's."""
+    """At an alias domain: the account is the alias address, the servers the primary's,
+    the login the primary address (alias_login = "primary", as POX and autoconfig)."""
     response = client.get("/mobileconfig?emailaddress=carol@alias.test")
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="alias.test.mobileconfig"'
@@ -226,7 +227,8 @@ def test_alias_address(client: FlaskClient) -> None:
     profile = plistlib.loads(response.data)
     mail = payload(profile, MAIL)
     assert mail["EmailAddress"] == "carol@alias.test"
-    assert mail["IncomingMailServerUsername"] == "carol@alias.test"
+    assert mail["IncomingMailServerUsername"] == "carol@example.test"
+    assert mail["OutgoingMailServerUsername"] == "carol@example.test"
     assert mail["IncomingMailServerHostName"] == "mail.example.test"
     assert payload(profile, CALDAV)["CalDAVPrincipalURL"] == "https://dav.example.test/dav/cal/"
     assert profile != download(client, "carol@example.test")

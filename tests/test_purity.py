@@ -12,6 +12,7 @@ PURE = [
     "autoconf.address",
     "autoconf.model",
     "autoconf.discovery",
+    "autoconf.logins",
     "autoconf.checks",
     "autoconf.clientread",
     "autoconf.report",

@@ -369,3 +369,37 @@ def _dav_findings(
                 f"start at /.well-known/{service.protocol.value} on the SRV target",
                 reference="RFC 6764 §4, §6",
             )
+
+
+#: RFC 1123 host name with at least two labels: LDH labels of 1 to 63 characters, no
+#: hyphen at either end, in the lower-case presentation form record sources give (IDN
+#: targets appear as A-labels; anything escaped, like "\032", does not match).
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
+
+
+def autodiscover_question(domain: str) -> Question:
+    """The SRV question naming a domain's Autodiscover host ([MS-OXDSCLI] 3.1.5.1,
+    ``_autodiscover._tcp``); asked apart from :func:`questions`, and only when needed."""
+    return (f"_autodiscover._tcp.{domain}.", "SRV")
+
+
+def autodiscover_host(domain: str, rrset: RRset | None, policy: TrustPolicy) -> str:
+    """The host (``name`` or ``name:port`` when the port is not 443) of the preferred
+    usable ``_autodiscover._tcp`` record; "" when there is none.
+
+    The target ends up in the URL Outlook is sent to, so it passes the same trust policy
+    as the mail targets (:meth:`TrustPolicy.refusal`) and must be a plain host name.
+    Records are taken in RFC 2782 order with the same deterministic weight rule as
+    :func:`derive`.
+    """
+    if rrset is None or rrset.status is not Status.ANSWER:
+        return ""
+    for record in sorted(rrset.srv, key=lambda r: (r.priority, -r.weight, r.target, r.port)):
+        if record.not_offered or record.port == 0 or not _HOST_NAME.fullmatch(record.target):
+            continue
+        if policy.refusal(record.target, domain, authenticated=rrset.authenticated):
+            continue
+        return record.target if record.port == 443 else f"{record.target}:{record.port}"
+    return ""

@@ -42,10 +42,11 @@ DAV_PAYLOADS = {
 #: Longest ``EmailAccountName`` (the sender name) taken from a request, in characters.
 MAX_SENDER_NAME = 64
 #: Unicode categories dropped from a sender name: controls (CR, LF, NUL... which XML 1.0
-#: cannot carry and which would end a header line), surrogates, unassigned code points
-#: (U+FFFE and U+FFFF are not XML characters) and format characters (bidirectional
-#: overrides that would make the name display as something else)...
-_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Cf"})
+#: cannot carry and which would end a header line), surrogates, unassigned and private-use
+#: code points (U+FFFE and U+FFFF are not XML characters; neither kind means anything in
+#: a name) and format characters (bidirectional overrides that would make the name
+#: display as something else)...
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Co", "Cf"})
 #: ...except the zero-width (non-)joiners that names in some scripts need.
 _KEPT_FORMAT = frozenset("\u200c\u200d")
 

@@ -19,7 +19,6 @@ from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.discovery import SERVICES
-from autoconf.discovery import is_context_path
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.livecheck import Agreement
@@ -27,6 +26,7 @@ from autoconf.livecheck import Fetcher
 from autoconf.livecheck import Outcome
 from autoconf.livecheck import check_live
 from autoconf.livecheck import format_outcomes
+from autoconf.names import is_context_path
 from autoconf.report import Report
 from autoconf.report import build_report
 from autoconf.report import format_report
@@ -140,9 +140,14 @@ def check(
         address, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
+    from autoconf.sources import dnssec_warning
     from autoconf.sources import make_source
 
-    report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
+    source = make_source(settings.dns)
+    warning = dnssec_warning(settings.dns, source)
+    if warning:  # on stderr, so --json output stays one JSON document
+        click.echo(f"warning: {warning}", err=True)
+    report = build_report(Discoverer(settings, source), domain)
     if url is None:
         _emit(report.as_dict() if as_json else format_report(report))
         sys.exit(0 if report.ok else 1)

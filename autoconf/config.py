@@ -29,6 +29,7 @@ from autoconf.errors import InvalidAddressError
 from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
+from autoconf.names import host_name_problem
 from autoconf.signing import Signer
 from autoconf.signing import load_signer
 
@@ -309,7 +310,7 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         raise ConfigError("dns.timeout: must be a number of seconds in (0, 30]")
     zone_files = tuple(base_dir / p for p in _strings(table, "zone_files", "dns"))
     suffixes = tuple(
-        _domain(s, "dns.trusted_target_suffixes")
+        _host_name(s, "dns.trusted_target_suffixes")
         for s in _strings(table, "trusted_target_suffixes", "dns")
     )
     if not isinstance(table["dnssec"], bool):
@@ -434,6 +435,16 @@ def _domain(value: Any, where: str) -> str:
         return parse_domain(value)
     except InvalidAddressError as exc:
         raise ConfigError(f"{where}: {exc.detail}") from None
+
+
+def _host_name(value: Any, where: str) -> str:
+    """A domain that SRV targets are compared with: an IDNA 2008 A-label name that is also
+    a host name (LDH labels, not numeric at the end), as every target must be."""
+    domain = _domain(value, where)
+    problem = host_name_problem(domain)
+    if problem:
+        raise ConfigError(f"{where}: {value!r} is not a host name: {problem}")
+    return domain
 
 
 def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:

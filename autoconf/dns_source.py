@@ -52,6 +52,11 @@ QueryObserver = Callable[[str, RRset, float], None]
 
 
 def _srv(rdata: dns.rdtypes.IN.SRV.SRV) -> SrvRecord:
+    # The target as the attacker wrote it, in presentation form (RFC 1035 section 5.1):
+    # dnspython escapes a "." inside a label as "\." and any octet outside printable ASCII
+    # as "\DDD", so the text is safe to print and cannot pass for another name. Whether it
+    # is a host name at all is the core's decision (autoconf.names): a record with, say,
+    # "evil.org/.victim.test" is dropped there, with the reason shown by check and the page.
     target = rdata.target.to_text(omit_final_dot=True).lower()
     # dnspython renders the root name as "@" relative or "" absolute-without-dot.
     if rdata.target == dns.name.root:
@@ -121,6 +126,11 @@ class LiveSource:
         self._observer = observer
         self._lock = threading.Lock()
         self.queries_sent = 0
+
+    @property
+    def nameservers(self) -> tuple[tuple[str, int], ...]:
+        """The servers asked: the configured ones, else those of /etc/resolv.conf."""
+        return self._nameservers
 
     def ask(self, questions: Sequence[Question]) -> dict[Question, RRset]:
         """Answer all questions at once within one timeout; DNS conditions become
@@ -236,7 +246,7 @@ class _Lookup:
         now = time.monotonic()
         if now >= self._deadline:
             return False
-        due = min(p.sent_at for p in self._pending.values()) + self._share
+        due = min(self._due(p) for p in self._pending.values())
         # poll, not select: a busy worker's descriptors may lie beyond select's 1024.
         poller = select.poll()
         for sock in self._sockets.values():
@@ -257,10 +267,19 @@ class _Lookup:
                 continue  # an ICMP error for one datagram; the others still count
             self._on_datagram(data, sender)
 
+    def _due(self, pending: _Pending) -> float:
+        """When ``pending`` is next handed over: after its server's share of the timeout,
+        or never (the deadline) once it sits at the last server. Without that second case
+        a question handed early to the last server (the first answered SERVFAIL) had its
+        hand-over time in the past, and the loop polled with timeout 0 until the deadline."""
+        if pending.server + 1 < len(self._servers):
+            return pending.sent_at + self._share
+        return self._deadline
+
     def _hand_over(self, now: float) -> None:
         """Questions a server left unanswered for its share of the timeout go to the next."""
         for pending in list(self._pending.values()):
-            if now - pending.sent_at >= self._share and pending.server + 1 < len(self._servers):
+            if pending.server + 1 < len(self._servers) and now >= self._due(pending):
                 pending.server += 1
                 self._send(pending)
 

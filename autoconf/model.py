@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from autoconf.names import host_name_problem
+from autoconf.names import is_context_path
+
 
 class Protocol(enum.StrEnum):
     """Services a provider can offer."""
@@ -81,7 +84,9 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SrvRecord:
-    """One SRV resource record (RFC 2782). ``target`` is "" for the root name "."."""
+    """One SRV resource record (RFC 2782). ``target`` is "" for the root name "."; else the
+    name as the record source read it (DNS presentation form, odd octets escaped), not yet
+    known to be a host name: :mod:`autoconf.discovery` drops those that are not."""
 
     priority: int
     weight: int
@@ -145,9 +150,22 @@ class Server:
     #: CalDAV/CardDAV context path (RFC 6764 section 4); "" when none was published.
     path: str = ""
 
+    def __post_init__(self) -> None:
+        # The parts of every URL and host name a client is told: a host that is not a host
+        # name (``evil.org/.victim.test``) would move the URL's authority elsewhere. The
+        # derivation drops such records first; this makes a bad Server impossible to build.
+        problem = host_name_problem(self.host)
+        if problem:
+            raise ValueError(f"server host {self.host!r}: {problem}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"server port {self.port} out of range")
+        if self.path and not is_context_path(self.path):
+            raise ValueError(f"server path {self.path!r} is not an absolute URL path")
+
     @property
     def url(self) -> str:
-        """The https/http URL of a CalDAV/CardDAV server (its context path).
+        """The https/http URL of a CalDAV/CardDAV server (its context path), built only
+        from the validated host, port and path.
 
         RFC 6764 section 6: without a TXT ``path`` the client starts at the target's
         ``/.well-known/caldav`` (or ``carddav``), not at its root.

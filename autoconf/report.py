@@ -1,12 +1,16 @@
-"""What ``mail-autoconf check`` prints and the diagnostics page shows: one report, one builder.
+"""What ``mail-autoconf check`` prints and the diagnostics page shows: one report.
 
-The CLI and the page both call :func:`build_report`, so they cannot disagree about a
-domain. Free of Flask and dnspython: the record source comes in through the
+``check`` calls :func:`build_report` (DNS asked afresh: what DNS says now); the page calls
+:func:`cached_report` (the settings clients get, from this worker's settings cache, with
+the answers that load saw). Both assemble the report the same way, so they cannot disagree
+about the same answers. Free of Flask and dnspython: the record source comes in through the
 :class:`~autoconf.service.Discoverer`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
@@ -14,20 +18,24 @@ from typing import Any
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
+from autoconf.checks import PAGE_TARGET_CHECKS
 from autoconf.checks import extra_findings
 from autoconf.checks import extra_questions
+from autoconf.checks import served_targets
+from autoconf.checks import unchecked_finding
 from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
 from autoconf.errors import AutoconfError
+from autoconf.errors import DnsUnavailableError
 from autoconf.model import Dropped
 from autoconf.model import Finding
 from autoconf.model import Protocol
 from autoconf.model import Provider
+from autoconf.model import Question
 from autoconf.model import RRset
 from autoconf.model import Server
 from autoconf.model import SrvRecord
 from autoconf.service import Discoverer
-from autoconf.service import Lookup
 
 
 def parse_target(text: str) -> tuple[Address | None, str]:
@@ -72,7 +80,12 @@ class Report:
     findings: tuple[Finding, ...] = ()
     #: Why no provider could be derived (DNS failure); "" otherwise.
     error: str = ""
+    #: With ``error``: seconds until DNS is asked again (the clients' Retry-After).
+    retry_after: int = 0
     decisions: tuple[Decision, ...] = ()
+    #: False when the settings came from the cache but the answers they were derived from
+    #: are no longer kept (``records`` then only holds the lint answers).
+    answers_kept: bool = True
 
     @property
     def servers(self) -> tuple[Server, ...]:
@@ -108,6 +121,15 @@ class Report:
         state = "OK" if self.ok else "Problems found"
         return f"{state}: clients are told {_short(first_in)} and {_short(first_out)} ({counts})."
 
+    def public(self) -> Report:
+        """This report for strangers (the public page): DNS error texts reduced to a
+        generic reason, so no resolver address or server detail is shown."""
+        records = tuple(
+            replace(r, error=public_reason(r.error)) if r.error else r for r in self.records
+        )
+        error = public_reason(self.error) if self.error else ""
+        return replace(self, records=records, error=error)
+
     def as_dict(self) -> dict[str, Any]:
         """The ``check --json`` form (a stable, documented shape)."""
         return {
@@ -135,11 +157,12 @@ def _counts(findings: tuple[Finding, ...]) -> str:
 
 
 def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = True) -> Report:
-    """Look ``domain`` up afresh (no cache) and lint it.
+    """Look ``domain`` up afresh (no cache) and lint it, every target included: what DNS
+    says now, for ``mail-autoconf check``.
 
     An unserved domain is still looked up with a default profile when ``lint_unserved``
-    (the CLI: an admin preparing a domain); the page passes False so strangers cannot make
-    it query names of their choosing (security.md section 6).
+    (the CLI: an admin preparing a domain); with False it is only reported as not served,
+    so strangers cannot make it query names of their choosing (security.md section 6).
     """
     primary = discoverer.settings.primary_of(domain)
     base = Report(domain=domain, primary=primary or domain, served=primary is not None)
@@ -153,19 +176,81 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
     except AutoconfError as exc:
         return replace(base, findings=head, error=exc.detail)
     extra = discoverer.source.ask(extra_questions(lookup.provider))
-    findings = (*lookup.provider.findings, *extra_findings(lookup.provider, extra))
-    return replace(
-        base,
-        provider=lookup.provider,
-        records=(*lookup.answers.values(), *extra.values()),
-        findings=(*head, *findings),
-        decisions=_decisions(discoverer, lookup),
+    return _assembled(
+        replace(base, findings=head), discoverer, lookup.provider, lookup.answers, extra
     )
 
 
-def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
+def cached_report(discoverer: Discoverer, domain: str) -> Report:
+    """The report for a served ``domain`` from this worker's settings cache: the settings
+    clients get (single-flight, stale-if-error, as for every client endpoint), the answers
+    the load saw while they are kept, and lint answers asked at most once per load and for
+    at most :data:`~autoconf.checks.PAGE_TARGET_CHECKS` targets. A second view of a fresh
+    entry asks DNS nothing. For the diagnostics page; error texts are raw (see
+    :meth:`Report.public`).
+
+    :raises UnknownDomainError: not served (no DNS query made).
+    """
+    primary = discoverer.primary(domain)
+    base = Report(domain=domain, primary=primary, served=True)
+    try:
+        # mail=False: a domain without usable mail servers is diagnosed, not refused.
+        provider = discoverer.served(domain, mail=False).provider
+    except DnsUnavailableError as exc:
+        return replace(base, error=exc.detail, retry_after=exc.retry_after)
+    kept = discoverer.kept(primary, provider)
+    targets = served_targets(provider)
+    checked, unchecked = targets[:PAGE_TARGET_CHECKS], targets[PAGE_TARGET_CHECKS:]
+    lint = kept.lint
+    if lint is None:
+        # Kept for the load, failures included: asking again on every view would let a
+        # stranger turn a failing resolver into a steady stream of queries.
+        lint = kept.lint = discoverer.source.ask(extra_questions(provider, checked))
+    report = _assembled(base, discoverer, provider, kept.answers or {}, lint)
+    if unchecked:
+        findings = (*report.findings, unchecked_finding(unchecked, len(checked)))
+        report = replace(report, findings=findings)
+    return replace(report, answers_kept=kept.answers is not None)
+
+
+def _assembled(
+    base: Report,
+    discoverer: Discoverer,
+    provider: Provider,
+    answers: Mapping[Question, RRset],
+    extra: Mapping[Question, RRset],
+) -> Report:
+    """``base`` (with its leading findings) completed from a provider, the answers it
+    was derived from and the lint answers."""
+    findings = (*provider.findings, *extra_findings(provider, extra))
+    return replace(
+        base,
+        provider=provider,
+        records=(*answers.values(), *extra.values()),
+        findings=(*base.findings, *findings),
+        decisions=_decisions(discoverer, provider),
+    )
+
+
+#: The only DNS failure reasons strangers are told (RFC 1035 section 4.1.1 RCODE names and
+#: the timeout), in this order; anything else is "no usable answer".
+_PUBLIC_REASONS = (
+    (re.compile(r"\btime(?:out|d out)\b", re.IGNORECASE), "timeout"),
+    (re.compile(r"\bSERVFAIL\b"), "server failure (SERVFAIL)"),
+    (re.compile(r"\bREFUSED\b"), "refused (REFUSED)"),
+)
+
+
+def public_reason(error: str) -> str:
+    """A DNS error text reduced to generic reasons ("timeout", "server failure
+    (SERVFAIL)", "refused (REFUSED)"): the texts of the record source name resolver
+    addresses and ports, which the public page must not show (SECURITY.md)."""
+    reasons = [reason for pattern, reason in _PUBLIC_REASONS if pattern.search(error)]
+    return ", ".join(reasons) or "no usable answer"
+
+
+def _decisions(discoverer: Discoverer, provider: Provider) -> tuple[Decision, ...]:
     """Kept records (with the trust rule that admitted them), then dropped ones."""
-    provider = lookup.provider
     policy = discoverer.settings.dns.trust
     kept = (
         Decision(

@@ -56,6 +56,7 @@ DOMAINS: dict[str, Any] = {
     "davonly.example.test": {},
     "davbad.example.test": {},
     "davloop.example.test": {},
+    "forged.example.test": {},
     "broken.test": {},
 }
 

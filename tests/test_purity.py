@@ -10,6 +10,7 @@ import pytest
 PURE = [
     "autoconf",
     "autoconf.address",
+    "autoconf.names",
     "autoconf.model",
     "autoconf.discovery",
     "autoconf.logins",

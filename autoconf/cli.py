@@ -62,15 +62,27 @@ def _load(config_path: str | None) -> Settings:
 @click.option(
     "--bind",
     "-b",
-    default="127.0.0.1:8000",
-    show_default=True,
-    help="Address to listen on (HOST:PORT or unix:PATH).",
+    help="Address to listen on (HOST:PORT or unix:PATH)  [default: $AUTOCONF_BIND, else "
+    "127.0.0.1:8000]",
 )
-@click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(1, 64),
+    help="Worker processes  [default: $AUTOCONF_WORKERS, else 2 x CPUs, 2..16]",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 32),
+    help="Threads per worker  [default: $AUTOCONF_THREADS, else 4]",
+)
 @config_option
-def serve(bind: str, workers: int, threads: int, config_path: str | None) -> None:
-    """Run the service under gunicorn (never a development server)."""
+def serve(
+    bind: str | None, workers: int | None, threads: int | None, config_path: str | None
+) -> None:
+    """Run the service under gunicorn with the shipped settings (never a development
+    server): exactly `gunicorn -c python:autoconf.gunicorn_conf autoconf.wsgi:app`, the
+    options passed as the environment variables it reads."""
     import os
 
     from autoconf.server import run

@@ -103,7 +103,7 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """How the entry points (``mail-autoconf serve``, ``wsgi.py``) log."""
+    """How the service (``autoconf.wsgi``, run by ``mail-autoconf serve``) logs."""
 
     #: "json": one object per line (production); "text": for a developer's terminal.
     format: str = "json"

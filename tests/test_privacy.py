@@ -11,7 +11,6 @@ import json
 import logging
 import plistlib
 import re
-import runpy
 import socket
 import string
 import urllib.parse
@@ -198,7 +197,7 @@ def raw_http(url: str, request: bytes) -> bytes:
 
 @pytest.mark.gunicorn
 def test_gunicorn_as_deployed_logs_no_secrets(tmp_path: Path) -> None:
-    """A real gunicorn with deploy/gunicorn.conf.py at debug level: access log, error log
+    """A real gunicorn with the shipped settings at debug level: access log, error log
     and app log hold no secret, no marker address (the v2 path is redacted) and no query,
     even for requests gunicorn itself refuses as malformed."""
     mapping = config(zone_files=[str(ROOT / "tests" / "zones" / "example.test.zone")])
@@ -239,8 +238,9 @@ def test_gunicorn_as_deployed_logs_no_secrets(tmp_path: Path) -> None:
 )
 def test_access_log_path_redaction(path: str, logged: str) -> None:
     """The v2 address segment and any segment with an "@" never reach the access log."""
-    redact = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))["redact_path"]
-    result = redact(path)
+    from autoconf.gunicorn_conf import redact_path
+
+    result = redact_path(path)
     assert result.startswith(logged) and "@" not in result and "no-at" not in result
 
 
@@ -249,8 +249,10 @@ def test_crash_and_debug_lines_are_redacted() -> None:
     raw URI, query included) and the default pre_request debug line."""
     from gunicorn.config import Config
 
-    namespace = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
-    logger = namespace["JsonAccessLogger"](Config())
+    from autoconf.gunicorn_conf import JsonAccessLogger
+    from autoconf.gunicorn_conf import pre_request
+
+    logger = JsonAccessLogger(Config())
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
@@ -262,7 +264,7 @@ def test_crash_and_debug_lines_are_redacted() -> None:
     except RuntimeError:
         logger.exception("Error handling request %s %s", "GET", uri)
     request = type("Request", (), {"method": "GET", "path": uri.split("?")[0]})()
-    namespace["pre_request"](type("Worker", (), {"log": logger})(), request)
+    pre_request(type("Worker", (), {"log": logger})(), request)
     logger.error_log.removeHandler(handler)
     messages = [r.getMessage() for r in records]
     redacted = f"{V2}/v1.0/-redacted-"

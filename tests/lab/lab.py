@@ -7,7 +7,7 @@ port      process       role
 ========  ============  ==================================================================
 5300      knotd         authoritative for lab.test (DNSSEC-signed), provider.test, unsigned.test
 53        unbound       validating resolver (the namespace's resolv.conf), trust anchor lab.test
-8000      gunicorn      ``wsgi:app`` with ``deploy/gunicorn.conf.py``
+8000      gunicorn      the shipped command (``autoconf.server.command()``)
 80, 443   nginx         ``deploy/nginx/autoconf.conf`` with only names, paths and ports substituted
 ========  ============  ==================================================================
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import trustme
 
+from autoconf.server import command
 from tests.lab.netns import Namespace
 from tests.lab.variants import ALIAS
 from tests.lab.variants import VARIANTS
@@ -36,7 +36,6 @@ from tests.servers import to_toml
 HERE = Path(__file__).parent
 ZONES = HERE / "zones"
 VHOST = ROOT / "deploy" / "nginx" / "autoconf.conf"
-GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 SIGNED_ZONE = "lab.test"
 KNOT_PORT = 5300
 UPSTREAM = "127.0.0.1:8000"
@@ -242,8 +241,8 @@ class Lab:
             "AUTOCONF_THREADS": "4",
             "PYTHONPATH": str(ROOT),
         }
-        argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
-        argv += ["--chdir", str(ROOT), "wsgi:app"]
+        *argv, app = command()
+        argv += ["--chdir", str(ROOT), app]
         log = self.run_dir / "gunicorn.log"
         self.ns.spawn(argv, log, env=env)
         self._wait(

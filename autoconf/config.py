@@ -26,6 +26,7 @@ from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
 from autoconf.names import host_name_problem
@@ -66,6 +67,7 @@ _DOMAIN_KEYS = {
     "username": "%EMAILADDRESS%",
     "authentication": "password-cleartext",
     "activesync_url": "",
+    "alias_login": "primary",
 }
 _MOBILECONFIG_KEYS = {
     "sign_cert": "",
@@ -436,10 +438,11 @@ def _profile(name: str, raw: Any, where: str) -> DomainProfile:
         authentication=_choice(Authentication, table["authentication"], f"{where}.authentication"),
         aliases=aliases,
         activesync_url=_https_url(table["activesync_url"], f"{where}.activesync_url"),
+        alias_login=_choice(AliasLogin, table["alias_login"], f"{where}.alias_login"),
     )
 
 
-_E = TypeVar("_E", Username, Authentication)
+_E = TypeVar("_E", Username, Authentication, AliasLogin)
 
 
 def _choice(enum: type[_E], value: Any, where: str) -> _E:

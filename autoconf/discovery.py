@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autoconf.errors import DnsUnavailableError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Dropped
 from autoconf.model import Finding
@@ -170,6 +171,7 @@ class DomainProfile:
     authentication: Authentication = Authentication.PASSWORD_CLEARTEXT
     aliases: tuple[str, ...] = ()
     activesync_url: str = ""
+    alias_login: AliasLogin = AliasLogin.PRIMARY
 
 
 def _sort_key(service: Service, record: SrvRecord) -> tuple[int, int, int, str, int]:
@@ -258,6 +260,7 @@ def derive(
         findings=tuple(lint(domain, answers, servers)),
         ttl=min(ttls, default=0),
         activesync_url=profile.activesync_url,
+        alias_login=profile.alias_login,
     )
 
 
@@ -392,3 +395,30 @@ def _dav_findings(
                 f"start at /.well-known/{service.protocol.value} on the SRV target",
                 reference="RFC 6764 §4, §6",
             )
+
+
+def autodiscover_question(domain: str) -> Question:
+    """The SRV question naming a domain's Autodiscover host ([MS-OXDSCLI] 3.1.5.1,
+    ``_autodiscover._tcp``); asked apart from :func:`questions`, and only when needed."""
+    return (f"_autodiscover._tcp.{domain}.", "SRV")
+
+
+def autodiscover_host(domain: str, rrset: RRset | None, policy: TrustPolicy) -> str:
+    """The host (``name`` or ``name:port`` when the port is not 443) of the preferred
+    usable ``_autodiscover._tcp`` record; "" when there is none.
+
+    The target ends up in the URL Outlook is sent to, so it passes the same trust policy
+    as the mail targets: :meth:`TrustPolicy.refusal` admits host names only (LDH labels,
+    compared as DNS names). Records are taken in RFC 2782 order with the same
+    deterministic weight rule as :func:`derive`.
+    """
+    if rrset is None or rrset.status is not Status.ANSWER:
+        return ""
+    for record in sorted(rrset.srv, key=lambda r: (r.priority, -r.weight, r.target, r.port)):
+        if record.not_offered or record.port == 0:
+            continue
+        if policy.refusal(record.target, domain, authenticated=rrset.authenticated):
+            continue
+        host = record.target.lower()
+        return host if record.port == 443 else f"{host}:{record.port}"
+    return ""

@@ -55,6 +55,21 @@ class Username(enum.StrEnum):
     EMAILLOCALPART = "%EMAILLOCALPART%"
 
 
+class AliasLogin(enum.StrEnum):
+    """The login an address at an alias domain is given (``domains.<d>.alias_login``).
+
+    ``%EMAILADDRESS%`` alone would make ``alice@alias`` log in as ``alice@alias`` in the
+    Thunderbird document and the Apple profile, while POX redirects Outlook to
+    ``alice@primary`` ([MS-OXDSCLI] 3.2.5): one rule for every format instead.
+    """
+
+    #: ``alice@alias`` logs in as ``alice@primary``: what servers that keep one mailbox
+    #: per primary address and accept alias addresses only for delivery authenticate.
+    PRIMARY = "primary"
+    #: ``alice@alias`` logs in as ``alice@alias``: for servers that map alias logins.
+    ADDRESS = "address"
+
+
 class Status(enum.Enum):
     """Outcome of one DNS question."""
 
@@ -205,6 +220,7 @@ class Provider:
     findings: tuple[Finding, ...] = ()
     ttl: int = 0
     activesync_url: str = ""
+    alias_login: AliasLogin = AliasLogin.PRIMARY
 
     def of(self, protocol: Protocol) -> tuple[Server, ...]:
         """Servers for one protocol (empty when not offered)."""

@@ -13,6 +13,7 @@ from autoconf.config import load_settings
 from autoconf.config import parse_nameserver
 from autoconf.config import settings_from_mapping
 from autoconf.errors import ConfigError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
 
@@ -26,6 +27,7 @@ def test_defaults() -> None:
     assert profile.display_name == "example.org"
     assert profile.username is Username.EMAILADDRESS
     assert profile.authentication is Authentication.PASSWORD_CLEARTEXT
+    assert profile.alias_login is AliasLogin.PRIMARY
     assert settings.dns.nameservers == () and settings.dns.timeout == 2.0
     assert settings.http.max_body_bytes == 16384
 
@@ -63,6 +65,7 @@ def test_domains_are_normalised_and_aliases_resolve() -> None:
         ({"http": {"max_body_bytes": 10}, **MINIMAL}, "http.max_body_bytes"),
         ({"domains": {"example.org": {"username": "%USER%"}}}, "username"),
         ({"domains": {"example.org": {"authentication": "plain"}}}, "authentication"),
+        ({"domains": {"example.org": {"alias_login": "alias"}}}, "alias_login"),
         ({"domains": {"example.org": {"activesync_url": "http://x.example/"}}}, "activesync_url"),
         (
             {"domains": {"example.org": {"activesync_url": "https://x.example/<a>"}}},

@@ -13,6 +13,7 @@ PURE = [
     "autoconf.names",
     "autoconf.model",
     "autoconf.discovery",
+    "autoconf.logins",
     "autoconf.checks",
     "autoconf.clientread",
     "autoconf.report",

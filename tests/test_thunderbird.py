@@ -40,7 +40,10 @@ def assert_thunderbird_rules(root: etree._Element) -> None:
         assert 1 <= int(server.findtext("port")) <= 65535
         assert server.findtext("socketType") in SOCKET_TYPES
         assert server.findtext("authentication") in AUTHS
-        assert server.findtext("username") in {"%EMAILADDRESS%", "%EMAILLOCALPART%"}
+        # The login template (autoconf.logins): "%EMAILLOCALPART%@<primary>" on a domain
+        # with aliases, whose addresses log in at the primary domain.
+        primary = f"%EMAILLOCALPART%@{provider.get('id')}"
+        assert server.findtext("username") in {"%EMAILADDRESS%", "%EMAILLOCALPART%", primary}
         for child in server:  # no padding: Thunderbird does not trim
             assert child.text == child.text.strip()
     assert provider.find("incomingServer") is not None
@@ -68,6 +71,9 @@ def test_document_for_address(client: FlaskClient, path: str) -> None:
         ("smtp", "mail.example.test", 465, "SSL"),
         ("smtp", "mail.example.test", 587, "STARTTLS"),
     ]
+    # alias.test addresses log in as the primary address (alias_login = "primary").
+    usernames = {s.findtext("username") for s in root.iter("incomingServer", "outgoingServer")}
+    assert usernames == {"%EMAILLOCALPART%@example.test"}
 
 
 @pytest.mark.parametrize(

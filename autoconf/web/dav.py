@@ -33,8 +33,13 @@ REDIRECT_STATUS = 307
 
 
 @bp.route("/.well-known/<any(caldav, carddav):service>", methods=["GET", "HEAD", "PROPFIND"])
+@bp.route("/.well-known/<any(caldav, carddav):service>/", methods=["GET", "HEAD", "PROPFIND"])
 def well_known(service: str) -> Response:
-    """Redirect to the Host domain's DAV context URL; 404 when it publishes none."""
+    """Redirect to the Host domain's DAV context URL; 404 when it publishes none.
+
+    The trailing-slash form is redirected alike: some clients and proxies ask
+    ``/.well-known/caldav/`` (RFC 8615 registers the name, not the slash).
+    """
     current = state()
     domain = current.discoverer.primary(host_domain())
     served = current.discoverer.served(domain, mail=False)
@@ -55,4 +60,5 @@ def _is_self(url: str) -> bool:
     """A target equal to the request's own URI would loop (and RFC 6764 section 5 forbids
     serving DAV there)."""
     parts = urlsplit(url)
-    return parts.netloc.lower() == request.host.lower() and parts.path == request.path
+    same_path = parts.path.rstrip("/") == request.path.rstrip("/")
+    return parts.netloc.lower() == request.host.lower() and same_path

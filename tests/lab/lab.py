@@ -27,6 +27,7 @@ import trustme
 
 from autoconf.server import command
 from tests.lab.netns import Namespace
+from tests.lab.variants import ALIAS
 from tests.lab.variants import VARIANTS
 from tests.lab.variants import lab_config
 from tests.servers import ROOT
@@ -120,8 +121,10 @@ class Response:
 
 
 def host_names() -> list[str]:
-    """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant."""
-    return [f"{prefix}.{v.domain}" for v in VARIANTS for prefix in ("autoconfig", "autodiscover")]
+    """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant and
+    of the alias domain."""
+    domains = [*(v.domain for v in VARIANTS), ALIAS]
+    return [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
 
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:

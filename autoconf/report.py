@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
@@ -95,6 +96,11 @@ class Report:
         p = self.provider
         return (*p.incoming, *p.outgoing, *p.of(Protocol.CALDAV), *p.of(Protocol.CARDDAV))
 
+    def login(self, server: Server) -> str:
+        """The login template clients are given for ``server`` (the alias rule applied)."""
+        assert self.provider is not None
+        return logins.template(self.provider, server.username)
+
     @property
     def dropped(self) -> tuple[Dropped, ...]:
         """Records seen but not served, each with its reason."""
@@ -137,7 +143,7 @@ class Report:
             "served": self.served,
             "primary": self.primary,
             "verdict": self.verdict,
-            "servers": [server_dict(s) for s in self.servers],
+            "servers": [server_dict(s, self.login(s)) for s in self.servers],
             "records": [record_dict(r) for r in self.records],
             "dropped": [dropped_dict(d) for d in self.dropped],
             "findings": [finding_dict(f) for f in self.findings],
@@ -269,15 +275,15 @@ def _decisions(discoverer: Discoverer, provider: Provider) -> tuple[Decision, ..
     return (*kept, *dropped)
 
 
-def server_dict(server: Server) -> dict[str, Any]:
-    """JSON form of one served server."""
+def server_dict(server: Server, login: str) -> dict[str, Any]:
+    """JSON form of one served server; ``login`` is its login template."""
     return {
         "protocol": server.protocol.value,
         "host": server.host,
         "port": server.port,
         "security": server.security.value,
         "authentication": server.authentication.value,
-        "username": server.username.value,
+        "username": login,
         "label": server.label,
         "priority": server.priority,
         "weight": server.weight,

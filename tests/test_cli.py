@@ -142,3 +142,13 @@ def test_serve_refuses_bad_config(tmp_path: Path) -> None:
     bad.write_text('[dns]\ntimeout = -1\n[domains."example.org"]\n')
     code, output = run("serve", "--config", str(bad))
     assert code == 1 and "dns.timeout" in output
+
+
+def test_check_shows_the_login_clients_are_given(running_knot: Knot, tmp_path: Path) -> None:
+    """A domain with aliases hands out ``%EMAILLOCALPART%@<primary>`` (the alias login
+    rule); check reports that template, not the configured ``%EMAILADDRESS%``."""
+    code, report = check_json(knot_config(running_knot, tmp_path), "alias.test")
+    assert code == 0
+    servers = report["servers"]
+    assert isinstance(servers, list) and servers
+    assert {s["username"] for s in servers} == {"%EMAILLOCALPART%@example.test"}

@@ -141,6 +141,16 @@ def test_alias_names_its_primary(client: FlaskClient) -> None:
     ]
 
 
+def test_settings_show_the_login_clients_are_given(client: FlaskClient) -> None:
+    """The settings table shows the login template the documents carry: for a domain with
+    aliases the primary's (alias login rule), not the configured ``%EMAILADDRESS%``."""
+    _, doc, _ = page(client, "bob@alias.test")
+    logins = texts(doc, "//table[@id='settings']/tbody/tr/td[4]/code")
+    assert logins and set(logins) == {"%EMAILLOCALPART%@example.test"}
+    _, doc, _ = page(client, "weights.example.test")
+    assert set(texts(doc, "//table[@id='settings']/tbody/tr/td[4]/code")) == {"%EMAILADDRESS%"}
+
+
 def test_dropped_targets_explain_no_settings(client: FlaskClient) -> None:
     """Out-of-domain targets: 200 (the diagnosis worked), verdict says clients get 404,
     every decision is 'dropped' with the RFC 6186 reason, documents say 404."""

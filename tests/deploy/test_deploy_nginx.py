@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy._support import HOSTS
+from tests.deploy._support import ODD_ADDRESS_PATHS
 from tests.deploy._support import OTHER_HTTP_PATHS
 from tests.deploy._support import OUTLOOK_HTTP_PATHS
 from tests.deploy._support import SECRET_AUTH
@@ -284,6 +285,18 @@ def test_access_log_has_no_query_string_or_authorization(running: Site) -> None:
     ):
         for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0", "secret-password"):
             assert secret not in text
+
+
+def test_access_log_redacts_addresses_in_odd_path_forms(running: Site) -> None:
+    """An address anywhere in the path, with "@" or "%40" (encoded once or more), doubled
+    slashes or odd letter case, never reaches the log (nginx logs the decoded, slash-merged
+    $uri through the map)."""
+    for path in ODD_ADDRESS_PATHS:
+        https_request(running, "GET", path, host="autodiscover.example.com")
+    log = running.access_log.read_text()
+    paths = [json.loads(line)["path"] for line in log.splitlines() if line.strip()]
+    assert "marker" not in "".join(paths[-len(ODD_ADDRESS_PATHS) :]), paths
+    assert "marker" not in log
 
 
 def test_rate_limit_answers_429(running: Site, upstream: Upstream) -> None:

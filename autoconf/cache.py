@@ -194,6 +194,14 @@ class ProviderCache:
                 return f"stale in this worker for {int(-left)} s (refresh pending or failing)"
             return "expired in this worker"
 
+    def servable(self) -> bool:
+        """Whether this worker holds settings for some domain that it would answer with
+        now: fresh, or expired but within ``stale_if_error``. Read-only, like :meth:`peek`,
+        and never waits for DNS (readiness probes ask it)."""
+        now = self._clock()
+        with self._lock:
+            return any(self._within_stale_window(slot, now) for slot in self._slots.values())
+
     def get(self, domain: str) -> Served:
         """The provider for ``domain``, loading it when there is no usable entry.
 

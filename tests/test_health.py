@@ -58,7 +58,13 @@ def test_readyz_not_ready_when_all_dns_fails(knot: Knot, tmp_path: Path) -> None
     finally:
         knot.start()
     assert response.status_code == 503
-    assert response.json == {"status": "dns-unavailable", "domains_checked": 1, "dns_failures": 1}
+    assert response.json == {
+        "status": "dns-unavailable",
+        "basis": "dns",
+        "domains_checked": 1,
+        "dns_failures": 1,
+        "dns_pending": 0,
+    }
 
 
 def test_metrics_count_requests_and_dns(knot_app: Flask) -> None:

@@ -98,7 +98,8 @@ def answer(pox: PoxRequest) -> Response:
     current = state()
     if pox.address:
         requestlog.note_address(str(pox.address))
-    primary = current.discoverer.primary(pox.address.domain if pox.address else host_domain())
+    domain = pox.address.domain if pox.address else host_domain()
+    primary = current.discoverer.primary(domain)
     profile = current.settings.domains[primary]
     # Decided from configuration alone, before any DNS query or redirect.
     if pox.schema is Schema.MOBILESYNC and not profile.activesync_url:
@@ -123,4 +124,4 @@ def answer(pox: PoxRequest) -> Response:
     )
     if pox.address:
         return xml_response(body)  # per user: private, no-store
-    return xml_response(body, max_age=served.max_age)
+    return xml_response(body, max_age=served.max_age, domain=domain)

@@ -16,6 +16,7 @@ from flask import request
 
 from autoconf.errors import NoSettingsError
 from autoconf.model import Protocol
+from autoconf.web.common import cacheable
 from autoconf.web.common import host_domain
 from autoconf.web.common import state
 
@@ -41,7 +42,8 @@ def well_known(service: str) -> Response:
     ``/.well-known/caldav/`` (RFC 8615 registers the name, not the slash).
     """
     current = state()
-    domain = current.discoverer.primary(host_domain())
+    asked = host_domain()
+    domain = current.discoverer.primary(asked)
     served = current.discoverer.served(domain, mail=False)
     provider = served.provider
     servers = provider.of(SERVICES[service])
@@ -50,10 +52,8 @@ def well_known(service: str) -> Response:
     target = servers[0].url
     if _is_self(target):
         raise NoSettingsError(f"{domain}: {service} SRV/TXT point back at this URI")
-    return Response(
-        status=REDIRECT_STATUS,
-        headers={"Location": target, "Cache-Control": f"public, max-age={served.max_age}"},
-    )
+    response = Response(status=REDIRECT_STATUS, headers={"Location": target})
+    return cacheable(response, domain=asked, max_age=served.max_age)
 
 
 def _is_self(url: str) -> bool:

@@ -89,7 +89,10 @@ server:
 {stubs}
 """
 
+# Workers run as root: they write the vhost's proxy cache below the test's temp directory,
+# which only root may enter (the shipped path, /var/lib/nginx, is nginx's own).
 NGINX_CONF = """\
+user root;
 daemon off;
 master_process on;
 worker_processes 1;
@@ -129,8 +132,8 @@ def host_names() -> list[str]:
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
     """The shipped vhost with only what its header says to change: names, certificate
-    paths, log paths and the request rate (the upstream stays 127.0.0.1:8000, free inside
-    the namespace).
+    paths, log and cache paths and the request rate (the upstream stays 127.0.0.1:8000,
+    free inside the namespace).
 
     The rate: every lab client runs from 127.0.0.1 and sets up eight accounts within
     seconds (Thunderbird alone sends ~12 requests per account), far past the shipped
@@ -145,6 +148,7 @@ def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
         "/etc/ssl/autoconf/fullchain.pem": str(cert),
         "/etc/ssl/autoconf/privkey.pem": str(key),
         "/var/log/nginx/autoconf.": f"{logs}/autoconf.",
+        "/var/lib/nginx/autoconf-cache": f"{logs}/autoconf-cache",
         "rate=10r/s": "rate=1000r/s",
     }
     for old, new in replacements.items():

@@ -79,8 +79,8 @@ ENDPOINTS = [
     (f"{AUTOCONFIG}/?address=alice%40dav.lab.test", (), 200, HTML),
     (f"{AUTOCONFIG}/?address=bob%40unknown.example", (), 404, ""),
     (f"{AUTOCONFIG}/healthz", (), 200, JSON),
-    (f"{AUTOCONFIG}/readyz", (), 200, JSON),
-    # The vhost keeps /metrics for the local Prometheus: 404 from outside.
+    # Readiness and metrics are for the orchestrator and Prometheus: 404 from outside.
+    (f"{AUTOCONFIG}/readyz", (), 404, ""),
     (f"{AUTOCONFIG}/metrics", (), 404, ""),
 ]
 

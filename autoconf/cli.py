@@ -18,20 +18,20 @@ from autoconf.address import parse_domain
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
+from autoconf.diagnostics.livecheck import Agreement
+from autoconf.diagnostics.livecheck import Fetcher
+from autoconf.diagnostics.livecheck import Outcome
+from autoconf.diagnostics.livecheck import check_live
+from autoconf.diagnostics.livecheck import format_outcomes
+from autoconf.diagnostics.report import Report
+from autoconf.diagnostics.report import build_report
+from autoconf.diagnostics.report import format_report
+from autoconf.diagnostics.report import parse_target
 from autoconf.discovery import SERVICES
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
-from autoconf.livecheck import Agreement
-from autoconf.livecheck import Fetcher
-from autoconf.livecheck import Outcome
-from autoconf.livecheck import check_live
-from autoconf.livecheck import format_outcomes
 from autoconf.model import RecordSource
 from autoconf.names import is_context_path
-from autoconf.report import Report
-from autoconf.report import build_report
-from autoconf.report import format_report
-from autoconf.report import parse_target
 from autoconf.service import Discoverer
 
 #: The distribution (PyPI) and command name; the import package is ``autoconf``.

@@ -24,8 +24,8 @@ try:
 except ImportError:  # the browser fixture reports it: a skip, or a failure in CI
     webdriver = None
 
-from autoconf.documents import FORMATS
-from autoconf.documents import NOT_AVAILABLE
+from autoconf.diagnostics.documents import FORMATS
+from autoconf.diagnostics.documents import NOT_AVAILABLE
 from tests.conftest import config
 from tests.knot import Knot
 from tests.servers import Server

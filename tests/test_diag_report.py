@@ -8,10 +8,10 @@ from flask import Flask
 from lxml import html
 
 from autoconf.app import EXTENSION
+from autoconf.diagnostics.report import public_reason
 from autoconf.model import Provider
 from autoconf.model import RRset
 from autoconf.model import Status
-from autoconf.report import public_reason
 from autoconf.service import Kept
 from autoconf.service import KeptLoads
 

@@ -15,15 +15,15 @@ from click.testing import CliRunner
 
 from autoconf.address import Address
 from autoconf.cli import main
-from autoconf.clientread import Answer
-from autoconf.clientread import Reading
-from autoconf.clientread import Seen
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_pox_deltachat
-from autoconf.clientread import read_pox_thunderbird
-from autoconf.clientread import read_v2
-from autoconf.documents import FORMATS
-from autoconf.livecheck import PROBES
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import Reading
+from autoconf.diagnostics.clientread import Seen
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_pox_deltachat
+from autoconf.diagnostics.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import read_v2
+from autoconf.diagnostics.documents import FORMATS
+from autoconf.diagnostics.livecheck import PROBES
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 from tests.knot import Knot

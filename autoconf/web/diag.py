@@ -1,10 +1,10 @@
 """The diagnostics page at ``/`` (README "Diagnostics").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
-:func:`autoconf.report.cached_report`: the settings clients get, from the settings cache)
-and every client's document (from :mod:`autoconf.documents`, i.e. the formats' own
-renderers). The blueprint is only registered when ``[diagnostics] enabled`` is true, so a
-disabled page is an unknown path.
+:func:`autoconf.diagnostics.report.cached_report`: the settings clients get, from the
+settings cache) and every client's document (from :mod:`autoconf.diagnostics.documents`,
+i.e. the formats' own renderers). The blueprint is only registered when ``[diagnostics]
+enabled`` is true, so a disabled page is an unknown path.
 
 The page is public: it costs at most the client endpoints' DNS (through the same cache)
 plus a few lint questions per load, only :data:`MAX_CONCURRENT_VIEWS` views per worker
@@ -24,14 +24,14 @@ from flask.blueprints import BlueprintSetupState
 
 from autoconf import requestlog
 from autoconf.address import Address
-from autoconf.documents import Inputs
-from autoconf.documents import show_all
+from autoconf.diagnostics.documents import Inputs
+from autoconf.diagnostics.documents import show_all
+from autoconf.diagnostics.report import Report
+from autoconf.diagnostics.report import cached_report
+from autoconf.diagnostics.report import parse_target
+from autoconf.diagnostics.report import record_data
 from autoconf.errors import AutoconfError
 from autoconf.errors import InvalidAddressError
-from autoconf.report import Report
-from autoconf.report import cached_report
-from autoconf.report import parse_target
-from autoconf.report import record_data
 from autoconf.web.common import state
 
 bp = Blueprint("diag", __name__)

@@ -2,7 +2,7 @@
 
 Any service answering the client formats can be checked, not only this one. Each probe
 sends the request a real client sends, reads the answer with that client's rules
-(:mod:`autoconf.clientread`) and compares what the client would configure with what the
+(:mod:`autoconf.diagnostics.clientread`) and compares what the client would configure with what the
 domain's SRV records say (the derived :class:`~autoconf.model.Provider`).
 
 Fetching uses the standard library only (``urllib``): a handful of sequential requests need
@@ -26,15 +26,15 @@ from lxml import etree
 
 from autoconf import logins
 from autoconf.address import Address
-from autoconf.clientread import MAX_BODY
-from autoconf.clientread import Answer
-from autoconf.clientread import Reading
-from autoconf.clientread import Seen
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_mobilesync
-from autoconf.clientread import read_pox_deltachat
-from autoconf.clientread import read_pox_thunderbird
-from autoconf.clientread import read_v2
+from autoconf.diagnostics.clientread import MAX_BODY
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import Reading
+from autoconf.diagnostics.clientread import Seen
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_mobilesync
+from autoconf.diagnostics.clientread import read_pox_deltachat
+from autoconf.diagnostics.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import read_v2
 from autoconf.model import Provider
 from autoconf.model import Server
 
@@ -82,7 +82,7 @@ class Probe:
     """One client format at one URL, read the way one client reads it."""
 
     key: str
-    #: The :data:`autoconf.documents.FORMATS` key this probe checks.
+    #: The :data:`autoconf.diagnostics.documents.FORMATS` key this probe checks.
     format: str
     title: str
     request: Callable[[Address], Request]

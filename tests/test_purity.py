@@ -18,6 +18,7 @@ PURE = [
     "autoconf.diagnostics.clientread",
     "autoconf.diagnostics.report",
     "autoconf.errors",
+    "autoconf.safexml",
     "autoconf.cache",
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",

@@ -18,7 +18,7 @@ from lxml import etree
 
 from autoconf.address import Address
 from autoconf.errors import BadRequestError
-from autoconf.formats.autodiscover import parse_xml
+from autoconf.safexml import parse_xml
 
 #: At most this much of an answer is read; a settings document is a few KiB.
 MAX_BODY = 256 * 1024

@@ -1,10 +1,10 @@
 """Outlook POX Autodiscover ([MS-OXDSCLI]) and ActiveSync Autodiscover ([MS-ASCMD] 2.2.1.1).
 
-Parses the request body with one hardened lxml parser into a small :class:`PoxRequest` and
-renders the three answers from autoescaped templates: settings (outlook 2006a or mobilesync
-2006), address redirects and Error documents. A settings answer is rendered once per provider
-as a :class:`Skeleton` and only the escaped per-user values are filled in per request.
-Imports neither Flask nor dnspython.
+Parses the request body with the hardened parser (:mod:`autoconf.safexml`) into a small
+:class:`PoxRequest` and renders the three answers from autoescaped templates: settings
+(outlook 2006a or mobilesync 2006), address redirects and Error documents. A settings
+answer is rendered once per provider as a :class:`Skeleton` and only the escaped per-user
+values are filled in per request. Imports neither Flask nor dnspython.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -33,6 +32,7 @@ from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
 from autoconf.model import Server
+from autoconf.safexml import parse_xml
 
 OUTLOOK_TEMPLATE = "autodiscover-outlook.xml"
 MOBILESYNC_TEMPLATE = "autodiscover-mobilesync.xml"
@@ -94,44 +94,6 @@ MAIL = (Protocol.IMAP, Protocol.POP3)
 SkeletonSource = Callable[["Schema", bool], "Skeleton"]
 """Supplies the skeleton for (schema, per user), e.g. from a cache of rendered documents."""
 DAV = (Protocol.CALDAV, Protocol.CARDDAV)
-
-
-_parsers = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    """This thread's hardened parser: lxml parsers are not thread-safe, but one per thread
-    can be reused, which saves building one per request."""
-    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        _parsers.parser = parser
-    return parser
-
-
-def parse_xml(body: bytes) -> etree._Element:
-    """Parse an untrusted XML body or raise :class:`BadRequestError` (security.md section 3).
-
-    No DTD loading, no entity resolution, no network, libxml2's depth and size limits on.
-    A DOCTYPE is refused even though it would be inert: with entities left unresolved
-    ``u@&d;`` silently reads ``u@``.
-    """
-    try:
-        root = etree.fromstring(body, _parser())
-    except etree.LxmlError as exc:
-        raise BadRequestError(f"malformed XML: {type(exc).__name__}") from None
-    docinfo = root.getroottree().docinfo
-    # libxml2 records every DOCTYPE form (bare, SYSTEM, internal subset) as internalDTD.
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise BadRequestError("DOCTYPE not allowed")
-    return root
 
 
 def parse_request(body: bytes) -> PoxRequest:

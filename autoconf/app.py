@@ -7,14 +7,13 @@ import os
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from flask import Flask
 
 from autoconf import requestlog
+from autoconf import web
 from autoconf.cache import Clock
 from autoconf.cache import DocumentCache
 from autoconf.config import Settings
@@ -27,22 +26,10 @@ from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
 from autoconf.templating import templates_dir
+from autoconf.web.state import EXTENSION
+from autoconf.web.state import State
 
 log = logging.getLogger(__name__)
-
-EXTENSION = "autoconf"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class State:
-    """Everything a request needs, built once per application."""
-
-    settings: Settings
-    discoverer: Discoverer
-    templates: jinja2.Environment
-    #: Rendered address-independent documents, keyed by (format, provider version).
-    documents: DocumentCache
-    metrics: Metrics
 
 
 def create_app(
@@ -81,8 +68,6 @@ def create_app(
         documents=DocumentCache(settings.cache.max_documents),
         metrics=metrics,
     )
-    from autoconf import web
-
     web.init_app(app)
     log.info("serving %d domain(s) from %s", len(settings.domains), settings.source)
     return app

@@ -20,7 +20,6 @@ from flask import Flask
 from lxml import html
 
 from autoconf import create_app
-from autoconf.app import EXTENSION
 from autoconf.cli import main
 from autoconf.diagnostics.checks import LINT_LABELS
 from autoconf.diagnostics.checks import PAGE_TARGET_CHECKS
@@ -28,6 +27,7 @@ from autoconf.discovery import questions
 from autoconf.web.diag import BUSY
 from autoconf.web.diag import MAX_CONCURRENT_VIEWS
 from autoconf.web.diag import SLOTS
+from autoconf.web.state import EXTENSION
 from tests.conftest import DOMAINS
 from tests.conftest import config
 from tests.knot import Knot

@@ -11,7 +11,6 @@ from lxml import html
 
 from autoconf import create_app
 from autoconf.address import Address
-from autoconf.app import EXTENSION
 from autoconf.diagnostics.documents import FORMATS
 from autoconf.diagnostics.documents import NOT_AVAILABLE
 from autoconf.diagnostics.documents import ClientFormat
@@ -20,6 +19,7 @@ from autoconf.diagnostics.documents import Shown
 from autoconf.diagnostics.documents import show
 from autoconf.diagnostics.report import build_report
 from autoconf.web.diag import MAX_INPUT
+from autoconf.web.state import EXTENSION
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from autoconf import create_app
-from autoconf.app import EXTENSION
 from autoconf.web.common import DOMAIN_HEADER
 from autoconf.web.common import xml_response
+from autoconf.web.state import EXTENSION
 from tests.conftest import config
 from tests.doubles import FakeClock
 from tests.knot import Knot

@@ -16,7 +16,7 @@ from autoconf.web import limits
 from autoconf.web import mobileconfig
 from autoconf.web import routing
 from autoconf.web import thunderbird
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 
 def init_app(app: Flask) -> None:

@@ -27,8 +27,8 @@ from autoconf.formats.autodiscover import Skeleton
 from autoconf.model import AliasLogin
 from autoconf.web.common import host_domain
 from autoconf.web.common import query_address
-from autoconf.web.common import state
 from autoconf.web.common import xml_response
+from autoconf.web.state import state
 
 bp = Blueprint("autodiscover", __name__)
 FORMAT = "pox"

@@ -23,7 +23,7 @@ from autoconf.web.common import SERVICE_PREFIXES
 from autoconf.web.common import host_name
 from autoconf.web.common import query_domain
 from autoconf.web.common import query_value
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 bp = Blueprint("autodiscover_json", __name__)
 FORMAT = "v2"

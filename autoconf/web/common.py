@@ -1,11 +1,10 @@
-"""Helpers shared by the views: state access, the requested domain, response building."""
+"""Helpers shared by the views: the requested domain, response building."""
 
 from __future__ import annotations
 
 import time
 
 from flask import Response
-from flask import current_app
 from flask import request
 from werkzeug.http import http_date
 
@@ -13,8 +12,6 @@ from autoconf import requestlog
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
-from autoconf.app import EXTENSION
-from autoconf.app import State
 from autoconf.errors import InvalidAddressError
 from autoconf.errors import UnknownDomainError
 
@@ -24,12 +21,6 @@ XML = "text/xml; charset=utf-8"
 #: Names the mail domain (A-label) a cacheable answer was made for; the shipped nginx
 #: stores an answer only under that domain and hides the header from clients.
 DOMAIN_HEADER = "X-Autoconf-Domain"
-
-
-def state() -> State:
-    """The application's :class:`State`."""
-    found: State = current_app.extensions[EXTENSION]
-    return found
 
 
 def host_name(host: str) -> str:

@@ -18,7 +18,7 @@ from autoconf.errors import NoSettingsError
 from autoconf.model import Protocol
 from autoconf.web.common import cacheable
 from autoconf.web.common import host_domain
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 bp = Blueprint("dav", __name__)
 

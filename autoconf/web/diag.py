@@ -32,7 +32,7 @@ from autoconf.diagnostics.report import parse_target
 from autoconf.diagnostics.report import record_data
 from autoconf.errors import AutoconfError
 from autoconf.errors import InvalidAddressError
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 bp = Blueprint("diag", __name__)
 

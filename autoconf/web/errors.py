@@ -20,8 +20,8 @@ from autoconf.errors import DnsUnavailableError
 from autoconf.formats import autodiscover
 from autoconf.formats import autodiscover_json
 from autoconf.web.autodiscover_json import json_response
-from autoconf.web.common import state
 from autoconf.web.common import xml_response
+from autoconf.web.state import state
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from flask import Response
 from flask import current_app
 
 from autoconf.readiness import Readiness
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 bp = Blueprint("health", __name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from flask import Flask
 from flask import request
 
-from autoconf.app import EXTENSION
 from autoconf.errors import UntrustedHostError
 from autoconf.web.common import host_name
+from autoconf.web.state import EXTENSION
 
 EXEMPT_BLUEPRINTS = frozenset({"health"})
 

@@ -16,7 +16,7 @@ from flask import g
 from flask import request
 
 from autoconf import requestlog
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 log = logging.getLogger("autoconf.request")
 

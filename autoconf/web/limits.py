@@ -12,7 +12,7 @@ from flask import Flask
 from flask import request
 
 from autoconf.errors import PayloadTooLargeError
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 
 def _check() -> None:

@@ -16,7 +16,7 @@ from autoconf.address import parse_address
 from autoconf.errors import BadRequestError
 from autoconf.formats import mobileconfig
 from autoconf.web.common import query_value
-from autoconf.web.common import state
+from autoconf.web.state import state
 
 bp = Blueprint("mobileconfig", __name__)
 

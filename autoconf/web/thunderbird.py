@@ -7,8 +7,8 @@ from flask import Response
 
 from autoconf.formats import thunderbird
 from autoconf.web.common import query_domain
-from autoconf.web.common import state
 from autoconf.web.common import xml_response
+from autoconf.web.state import state
 
 bp = Blueprint("thunderbird", __name__)
 FORMAT = "thunderbird"

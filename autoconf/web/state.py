@@ -1,0 +1,38 @@
+"""What every request needs, built once per application, and where a view finds it.
+
+Defined here, not in :mod:`autoconf.app`: the factory imports the web layer, so the web
+layer importing the factory's module would be a cycle (app -> web -> app).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+from flask import current_app
+
+from autoconf.cache import DocumentCache
+from autoconf.config import Settings
+from autoconf.metrics import Metrics
+from autoconf.service import Discoverer
+
+#: The ``app.extensions`` key of the application's :class:`State`.
+EXTENSION = "autoconf"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """Everything a request needs, built once per application."""
+
+    settings: Settings
+    discoverer: Discoverer
+    templates: jinja2.Environment
+    #: Rendered address-independent documents, keyed by (format, provider version).
+    documents: DocumentCache
+    metrics: Metrics
+
+
+def state() -> State:
+    """The current application's :class:`State`."""
+    found: State = current_app.extensions[EXTENSION]
+    return found

@@ -25,7 +25,6 @@ from autoconf.service import Discoverer
 from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
-from autoconf.templating import templates_dir
 from autoconf.web.state import EXTENSION
 from autoconf.web.state import State
 
@@ -46,7 +45,8 @@ def create_app(
     monotonic clock (tests).
     """
     settings = _settings(config)
-    app = Flask("autoconf", template_folder=str(templates_dir()))
+    # Flask renders no template: every one goes through templating.make_environment().
+    app = Flask("autoconf")
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     # Werkzeug's form parser limits as well; nothing here reads forms, but be strict.
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.http.max_body_bytes

@@ -114,3 +114,31 @@ def test_command_and_distribution_names() -> None:
         check=True,
     ).stdout
     assert shown.startswith("Usage: mail-autoconf ")
+
+
+def test_one_version_source() -> None:
+    """The version is written once, as ``autoconf.__version__``; the distribution's
+    metadata (what ``mail-autoconf --version`` prints) is read from it."""
+    import importlib.metadata
+    import tomllib
+
+    import autoconf
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["hatch"]["version"] == {"path": "autoconf/__init__.py"}
+    assert importlib.metadata.version("mail-autoconf") == autoconf.__version__
+
+
+def test_test_extra_installs_every_part() -> None:
+    """The extras are split (unit tests apart from the browser, the parser oracle and the
+    lab), and ``test``, what ./dev test installs, names them all."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras["test"] == ["mail-autoconf[unit,browser,oracle,lab]"]
+    assert {"unit", "browser", "oracle", "lab"} <= extras.keys()
+    assert "ensure_venv test" in (ROOT / "dev").read_text()

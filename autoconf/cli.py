@@ -139,8 +139,9 @@ def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option(
     "--only",
     multiple=True,
-    help="With --url: check only these probes or formats (thunderbird, pox, mobilesync, "
-    "v2, or a probe key); repeatable.",
+    help="With --url: check only these formats (thunderbird, autodiscover, "
+    "autodiscover_json) or probes (thunderbird, thunderbird-well-known, pox, pox-get, "
+    "mobilesync, v2); repeatable.",
 )
 @config_option
 def check(

@@ -20,6 +20,7 @@ from autoconf import requestlog
 from autoconf.errors import BadRequestError
 from autoconf.errors import PayloadTooLargeError
 from autoconf.errors import SchemaNotAvailableError
+from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover
 from autoconf.formats.autodiscover import PoxRequest
 from autoconf.formats.autodiscover import Schema
@@ -30,8 +31,7 @@ from autoconf.web.common import query_address
 from autoconf.web.common import xml_response
 from autoconf.web.state import state
 
-bp = Blueprint("autodiscover", __name__)
-FORMAT = "pox"
+bp = Blueprint(ClientFormat.AUTODISCOVER, __name__)
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
 #: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
@@ -113,7 +113,7 @@ def answer(pox: PoxRequest) -> Response:
 
     def skeleton(schema: Schema, per_user: bool) -> Skeleton:
         # One rendering per provider version, schema and kind; the address is filled in.
-        key = (FORMAT, served.version, schema, per_user)
+        key = (ClientFormat.AUTODISCOVER, served.version, schema, per_user)
         build = partial(
             autodiscover.skeleton, current.templates, schema, served.provider, per_user=per_user
         )

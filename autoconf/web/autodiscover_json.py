@@ -17,6 +17,7 @@ from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.errors import DnsUnavailableError
 from autoconf.errors import InvalidAddressError
+from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover_json
 from autoconf.model import Status
 from autoconf.web.common import SERVICE_PREFIXES
@@ -25,8 +26,7 @@ from autoconf.web.common import query_domain
 from autoconf.web.common import query_value
 from autoconf.web.state import state
 
-bp = Blueprint("autodiscover_json", __name__)
-FORMAT = "v2"
+bp = Blueprint(ClientFormat.AUTODISCOVER_JSON, __name__)
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.json"):_file>'
 JSON = "application/json"
@@ -80,7 +80,7 @@ def _pox_host(primary: str, version: int) -> str:
     # lives as long as the domain's other DNS data. A failure is not kept: the default
     # is answered and the next request asks again.
     try:
-        return current.documents.built((FORMAT, version, "srv"), str, ask)
+        return current.documents.built((ClientFormat.AUTODISCOVER_JSON, version, "srv"), str, ask)
     except DnsUnavailableError:
         return ""
 

@@ -15,12 +15,13 @@ from flask import Response
 from flask import request
 
 from autoconf.errors import NoSettingsError
+from autoconf.formats import ClientFormat
 from autoconf.model import Protocol
 from autoconf.web.common import cacheable
 from autoconf.web.common import host_domain
 from autoconf.web.state import state
 
-bp = Blueprint("dav", __name__)
+bp = Blueprint(ClientFormat.DAV, __name__)
 
 SERVICES = {"caldav": Protocol.CALDAV, "carddav": Protocol.CARDDAV}
 

@@ -14,11 +14,12 @@ from flask import request
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.errors import BadRequestError
+from autoconf.formats import ClientFormat
 from autoconf.formats import mobileconfig
 from autoconf.web.common import query_value
 from autoconf.web.state import state
 
-bp = Blueprint("mobileconfig", __name__)
+bp = Blueprint(ClientFormat.MOBILECONFIG, __name__)
 
 #: Query parameters naming the address (``email`` is what Monogramm links use).
 ADDRESS_PARAMETERS = ("emailaddress", "email")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint
 from flask import Response
 
+from autoconf.formats import ClientFormat
 from autoconf.formats import thunderbird
 from autoconf.web.common import query_domain
 from autoconf.web.common import xml_response
 from autoconf.web.state import state
 
-bp = Blueprint("thunderbird", __name__)
-FORMAT = "thunderbird"
+bp = Blueprint(ClientFormat.THUNDERBIRD, __name__)
 
 
 @bp.get("/mail/config-v1.1.xml")
@@ -26,6 +26,7 @@ def config_v11() -> Response:
     domain = query_domain("emailaddress")
     served = current.discoverer.served(domain)
     document = current.documents.get(
-        (FORMAT, served.version), lambda: thunderbird.render(current.templates, served.provider)
+        (ClientFormat.THUNDERBIRD, served.version),
+        lambda: thunderbird.render(current.templates, served.provider),
     )
     return xml_response(document.body, max_age=served.max_age, domain=domain, etag=document.etag)

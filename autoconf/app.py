@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Flask
 
-from autoconf import requestlog
 from autoconf import web
 from autoconf.cache import Clock
 from autoconf.cache import DocumentCache
@@ -25,6 +24,7 @@ from autoconf.service import Discoverer
 from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
+from autoconf.web import asked
 from autoconf.web.state import EXTENSION
 from autoconf.web.state import State
 
@@ -62,7 +62,6 @@ def create_app(
             source,
             clock=clock or time.monotonic,
             observer=_cache_observer(metrics),
-            on_domain=requestlog.note_domain,
         ),
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),
@@ -78,7 +77,7 @@ def _cache_observer(metrics: Metrics) -> Callable[[str], None]:
 
     def observe(event: str) -> None:
         metrics.cache_event(event)
-        requestlog.note_cache(event)
+        asked.note_cache(event)
 
     return observe
 

@@ -10,7 +10,6 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from autoconf.cache import Clock
@@ -115,12 +114,9 @@ class Discoverer:
         *,
         clock: Clock = time.monotonic,
         observer: Observer | None = None,
-        on_domain: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
-        #: Told every domain asked for, served or not (the web layer's request log).
-        self._on_domain = on_domain
         #: None when ``[cache] enabled = false``: every request then asks DNS.
         self.cache = (
             ProviderCache(settings.cache, self._derive, clock=clock, observer=observer)
@@ -141,8 +137,6 @@ class Discoverer:
             before any DNS query, so strangers cannot make the service query names of
             their choosing (security.md section 6).
         """
-        if self._on_domain is not None:
-            self._on_domain(domain)
         primary = self._primaries.get(domain)
         if primary is None:
             raise UnknownDomainError(f"{domain} is not served")

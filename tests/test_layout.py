@@ -40,3 +40,18 @@ def test_untrusted_xml_is_parsed_in_one_module() -> None:
         if "etree.fromstring" in path.read_text() or "etree.XMLParser" in path.read_text()
     )
     assert users == ["safexml.py"]
+
+
+def test_each_client_format_answers_its_own_errors() -> None:
+    """Every client format's blueprint registers its error answer with Flask; nothing
+    picks a renderer from a table filled at app creation."""
+    from autoconf import create_app
+    from autoconf.errors import RequestError
+    from autoconf.formats import ClientFormat
+    from tests.conftest import ZONE_FILE
+    from tests.conftest import config
+
+    app = create_app(config(zone_files=[str(ZONE_FILE)]))
+    for fmt in ClientFormat:
+        assert RequestError in app.error_handler_spec[fmt.value][None], fmt
+    assert RequestError in app.error_handler_spec[None][None]

@@ -15,7 +15,7 @@ import jinja2
 
 from autoconf.address import Address
 from autoconf.config import Settings
-from autoconf.errors import AutoconfError
+from autoconf.errors import RequestError
 from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover
 from autoconf.formats import autodiscover_json
@@ -38,7 +38,7 @@ class Inputs:
 
 
 Render = Callable[[Inputs], bytes]
-RenderError = Callable[[Inputs, AutoconfError], bytes]
+RenderError = Callable[[Inputs, RequestError], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,7 +82,7 @@ def _mobilesync(inputs: Inputs) -> bytes:
     return autodiscover.render(inputs.templates, schema, inputs.provider, inputs.address)
 
 
-def _pox_error(inputs: Inputs, error: AutoconfError) -> bytes:
+def _pox_error(inputs: Inputs, error: RequestError) -> bytes:
     return autodiscover.render_error(inputs.templates, error)
 
 
@@ -155,11 +155,11 @@ def show(document: ClientDocument, inputs: Inputs) -> Shown:
         return Shown(document=document, note=NOT_AVAILABLE)
     try:
         body = document.render(inputs)
-    except AutoconfError as exc:
+    except RequestError as exc:
         refusal = document.render_error(inputs, exc) if document.render_error else b""
         pox = document.format is ClientFormat.AUTODISCOVER
-        code = f", Autodiscover error {exc.pox_code}" if pox else ""
-        note = f"HTTP {exc.http_status}{code}: {exc.public_message}"
+        code = f", Autodiscover error {autodiscover.error_code(exc)}" if pox else ""
+        note = f"HTTP {exc.error_status_hint}{code}: {exc.public_message}"
         text = refusal.decode("utf-8", errors="replace")
         return Shown(document=document, body=text, note=note)
     return Shown(document=document, body=body.decode("utf-8", errors="replace"))

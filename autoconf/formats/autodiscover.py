@@ -25,8 +25,10 @@ from markupsafe import escape
 from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
-from autoconf.errors import AutoconfError
 from autoconf.errors import BadRequestError
+from autoconf.errors import DnsUnavailableError
+from autoconf.errors import NotServedError
+from autoconf.errors import RequestError
 from autoconf.errors import SchemaNotAvailableError
 from autoconf.model import Protocol
 from autoconf.model import Provider
@@ -91,9 +93,19 @@ SSL_ENCRYPTION = {
     Security.PLAIN: ("off", "None"),
 }
 MAIL = (Protocol.IMAP, Protocol.POP3)
-SkeletonSource = Callable[["Schema", bool], "Skeleton"]
-"""Supplies the skeleton for (schema, per user), e.g. from a cache of rendered documents."""
 DAV = (Protocol.CALDAV, Protocol.CARDDAV)
+
+#: ``ErrorCode`` per request error ([MS-OXDSCLI] 2.2.4.1.1.3.2), most specific class
+#: first; anything else is 603 (internal error). 600 "Invalid Request" for a malformed
+#: request. 601 "configuration type not available" both for a schema not offered and for a
+#: domain without settings: 600 would claim the XML was malformed, and 500/501/602 speak
+#: about the address, which a per-domain answer must not (no enumeration).
+ERROR_CODES: tuple[tuple[type[RequestError], int], ...] = (
+    (BadRequestError, 600),
+    (SchemaNotAvailableError, 601),
+    (NotServedError, 601),
+    (DnsUnavailableError, 603),
+)
 
 
 def parse_request(body: bytes) -> PoxRequest:
@@ -228,14 +240,25 @@ class Skeleton:
         return text.encode("utf-8")
 
 
+def require_schema(schema: Schema, activesync_url: str, domain: str) -> None:
+    """The one ActiveSync decision: mobilesync is answered only for a domain with an
+    ActiveSync server (``activesync_url`` from its configuration).
+
+    :raises SchemaNotAvailableError: mobilesync without one: [MS-ASCMD] 2.2.3.64 ErrorCode
+        601, never an invented URL or an answer in another schema.
+    """
+    if schema is Schema.MOBILESYNC and not activesync_url:
+        raise SchemaNotAvailableError(f"no ActiveSync server for {domain}")
+
+
 def skeleton(
     env: jinja2.Environment, schema: Schema, provider: Provider, *, per_user: bool
 ) -> Skeleton:
     """The settings answer in ``schema`` with slots for the user (``per_user``), else the
     domain-only answer of a bodiless GET (no per-user elements, no slots).
 
-    :raises SchemaNotAvailableError: mobilesync for a domain without ActiveSync: [MS-ASCMD]
-        2.2.3.64 ErrorCode 601, never an invented URL or an answer in another schema.
+    :raises SchemaNotAvailableError: mobilesync for a domain without ActiveSync
+        (:func:`require_schema`), or without an address (mobilesync is per user only).
     """
     address = _MARKERS[Slot.ADDRESS] if per_user else ""
     if schema is Schema.OUTLOOK:
@@ -250,8 +273,9 @@ def skeleton(
             redirect="",
         )
         return Skeleton.of(text)
-    if not per_user or not provider.activesync_url:
-        raise SchemaNotAvailableError(f"no ActiveSync server for {provider.domain}")
+    require_schema(schema, provider.activesync_url, provider.domain)
+    if not per_user:
+        raise SchemaNotAvailableError("mobilesync answers name the user")
     text = env.get_template(MOBILESYNC_TEMPLATE).render(
         address=address, url=provider.activesync_url, redirect=""
     )
@@ -259,25 +283,14 @@ def skeleton(
 
 
 def render(
-    env: jinja2.Environment,
-    schema: Schema,
-    provider: Provider,
-    address: Address | None,
-    skeletons: SkeletonSource | None = None,
+    env: jinja2.Environment, schema: Schema, provider: Provider, address: Address | None
 ) -> bytes:
-    """The settings answer in ``schema``; mobilesync needs an address and an ActiveSync URL.
-
-    ``skeletons`` may supply the provider's skeleton from a cache (it is called with the
-    schema and whether the answer is per user, and builds it with :func:`skeleton`).
+    """The settings answer in ``schema``, rendered and filled at once (the web view keeps
+    the :func:`skeleton` in its document cache and fills it per request instead).
 
     :raises SchemaNotAvailableError: see :func:`skeleton`.
     """
-    per_user = address is not None
-    if skeletons is None:
-        found = skeleton(env, schema, provider, per_user=per_user)
-    else:
-        found = skeletons(schema, per_user)
-    return found.fill(address)
+    return skeleton(env, schema, provider, per_user=address is not None).fill(address)
 
 
 def render_redirect(
@@ -297,8 +310,13 @@ def render_redirect(
     return text.encode("utf-8")
 
 
+def error_code(error: RequestError) -> int:
+    """The Autodiscover ``ErrorCode`` that tells ``error`` (:data:`ERROR_CODES`)."""
+    return next((code for kind, code in ERROR_CODES if isinstance(error, kind)), 603)
+
+
 def render_error(
-    env: jinja2.Environment, error: AutoconfError, *, now: datetime | None = None
+    env: jinja2.Environment, error: RequestError, *, now: datetime | None = None
 ) -> bytes:
     """The Error document ([MS-OXDSCLI] 2.2.4.1.1.3) for any schema.
 
@@ -310,7 +328,7 @@ def render_error(
     text = env.get_template(ERROR_TEMPLATE).render(
         time=moment.strftime("%H:%M:%S.%f"),
         id=secrets.randbits(32),
-        code=error.pox_code,
+        code=error_code(error),
         message=error.public_message,
     )
     return text.encode("utf-8")

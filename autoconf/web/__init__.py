@@ -1,4 +1,4 @@
-"""The HTTP shell: blueprints per client format, one error mapping."""
+"""The HTTP shell: one blueprint per client format, each answering its own errors."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ def init_app(app: Flask) -> None:
         diagnostics = state().settings.diagnostics.enabled
     if diagnostics:
         app.register_blueprint(diag.bp)
-        errors.RENDERERS[diag.bp.name] = diag.error_page
     errors.init_app(app)
     instrument.init_app(app)
     hosts.init_app(app)

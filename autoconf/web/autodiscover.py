@@ -1,9 +1,9 @@
-"""Outlook POX and ActiveSync Autodiscover views (clients.md sections 6, 7).
+"""Outlook POX and ActiveSync Autodiscover views ([MS-OXDSCLI], [MS-ASCMD] 2.2.1.1).
 
 ``POST /autodiscover/autodiscover.xml`` in any letter case with the [MS-OXDSCLI] 2.2.3
 request body; ``GET`` on the same path (Delta Chat, Outlook's redirect step) answers the
 2006a settings for the address in ``Email``/``emailaddress``, else for the Host's domain
-without per-user elements. Errors become the Error document in ``web/errors.py``.
+without per-user elements. Refusals are the Error document ([MS-OXDSCLI] 2.2.4.1.1.3).
 """
 
 from __future__ import annotations
@@ -16,41 +16,61 @@ from flask import Response
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from autoconf import requestlog
 from autoconf.errors import BadRequestError
 from autoconf.errors import PayloadTooLargeError
-from autoconf.errors import SchemaNotAvailableError
+from autoconf.errors import RequestError
 from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover
-from autoconf.formats.autodiscover import PoxRequest
 from autoconf.formats.autodiscover import Schema
 from autoconf.formats.autodiscover import Skeleton
 from autoconf.model import AliasLogin
-from autoconf.web.common import host_domain
-from autoconf.web.common import query_address
-from autoconf.web.common import xml_response
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.asked import Asked
+from autoconf.web.asked import describe
+from autoconf.web.common import describe_query
 from autoconf.web.state import state
 
 bp = Blueprint(ClientFormat.AUTODISCOVER, __name__)
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
-#: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
-#: ActiveSync clients send text/xml).
+#: A POX body must say it is XML (SECURITY.md, "Input handling"): Outlook, Thunderbird and
+#: ActiveSync clients send text/xml.
 XML_TYPES = frozenset({"text/xml", "application/xml"})
 READ_SIZE = 65536
 
 
+def error_document(error: RequestError) -> Response:
+    """The Error document with the error's ErrorCode (:func:`autodiscover.error_code`).
+
+    600 -> 400 (Thunderbird treats non-2xx and Error alike; a 400 also tells proxies and
+    logs the truth), 601 -> 200 for a schema not offered (the Error is the answer,
+    [MS-ASCMD] 2.2.3.64), unknown domain / no settings -> 404 with 601, DNS failure -> 503
+    with 603.
+    """
+    body = autodiscover.render_error(state().templates, error)
+    return responses.xml(body, responses.NO_STORE, status=error.error_status_hint)
+
+
+bp.register_error_handler(RequestError, errors.handler(error_document))
+
+
 @bp.post(PATH)
 def pox_post(**_segments: str) -> Response:
-    """The MS-OXDSCLI request; ``Authorization`` is never read (security.md section 4)."""
-    return answer(autodiscover.parse_request(read_body()))
+    """The MS-OXDSCLI request; ``Authorization`` is never read (no credentials are needed
+    for settings, and none may reach a log)."""
+    pox = autodiscover.parse_request(read_body())
+    assert pox.address is not None  # a request body always names the address
+    asked = describe(
+        Asked(format=ClientFormat.AUTODISCOVER, domain=pox.address.domain, address=pox.address)
+    )
+    return answer(asked, pox.schema)
 
 
 @bp.get(PATH)
 def pox_get(**_segments: str) -> Response:
     """No body to read: outlook 2006a for the query address, else for the Host's domain."""
-    address = query_address("email", "emailaddress")
-    return answer(PoxRequest(address=address, schema=Schema.OUTLOOK))
+    return answer(describe_query(ClientFormat.AUTODISCOVER, "email", "emailaddress"))
 
 
 def read_body() -> bytes:
@@ -86,8 +106,8 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def answer(pox: PoxRequest) -> Response:
-    """Redirect alias addresses, else render the settings in the requested schema.
+def answer(asked: Asked, schema: Schema = Schema.OUTLOOK) -> Response:
+    """Redirect alias addresses, else fill the domain's settings in ``schema``.
 
     Every local part at a served domain gets the same settings (no enumeration). An
     alias address is redirected to the primary address when the domain's alias login is
@@ -96,32 +116,30 @@ def answer(pox: PoxRequest) -> Response:
     "address"`` it gets the settings itself, ``LoginName`` being the alias address.
     """
     current = state()
-    if pox.address:
-        requestlog.note_address(str(pox.address))
-    domain = pox.address.domain if pox.address else host_domain()
-    primary = current.discoverer.primary(domain)
+    address = asked.address
+    primary = current.discoverer.primary(asked.domain)
     profile = current.settings.domains[primary]
-    # Decided from configuration alone, before any DNS query or redirect.
-    if pox.schema is Schema.MOBILESYNC and not profile.activesync_url:
-        raise SchemaNotAvailableError(f"no ActiveSync server for {primary}")
-    redirect = profile.alias_login is AliasLogin.PRIMARY
-    if pox.address and pox.address.domain != primary and redirect:
-        target = pox.address.with_domain(primary)
-        body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
-        return xml_response(body)
+    # Decided from the configuration alone, before any DNS query or redirect.
+    autodiscover.require_schema(schema, profile.activesync_url, primary)
+    if address and address.domain != primary and profile.alias_login is AliasLogin.PRIMARY:
+        target = address.with_domain(primary)
+        body = autodiscover.render_redirect(current.templates, schema, address, target)
+        return responses.xml(body, responses.PER_USER)
     served = current.discoverer.served(primary)
-
-    def skeleton(schema: Schema, per_user: bool) -> Skeleton:
-        # One rendering per provider version, schema and kind; the address is filled in.
-        key = (ClientFormat.AUTODISCOVER, served.version, schema, per_user)
-        build = partial(
-            autodiscover.skeleton, current.templates, schema, served.provider, per_user=per_user
-        )
-        return current.documents.built(key, Skeleton, build)
-
-    body = autodiscover.render(
-        current.templates, pox.schema, served.provider, pox.address, skeleton
+    # The provider's part is rendered once per settings version, schema and kind (per
+    # user or not) and kept with the rendered documents; only the address is filled in.
+    skeleton = current.documents.built(
+        (ClientFormat.AUTODISCOVER, served.version, schema, address is not None),
+        Skeleton,
+        partial(
+            autodiscover.skeleton,
+            current.templates,
+            schema,
+            served.provider,
+            per_user=address is not None,
+        ),
     )
-    if pox.address:
-        return xml_response(body)  # per user: private, no-store
-    return xml_response(body, max_age=served.max_age, domain=domain)
+    body = skeleton.fill(address)
+    if address:
+        return responses.xml(body, responses.PER_USER)
+    return responses.xml(body, responses.per_domain(asked.domain, served.max_age))

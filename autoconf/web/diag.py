@@ -22,7 +22,6 @@ from flask import current_app
 from flask import request
 from flask.blueprints import BlueprintSetupState
 
-from autoconf import requestlog
 from autoconf.address import Address
 from autoconf.diagnostics.documents import Inputs
 from autoconf.diagnostics.documents import show_all
@@ -30,8 +29,11 @@ from autoconf.diagnostics.report import Report
 from autoconf.diagnostics.report import cached_report
 from autoconf.diagnostics.report import parse_target
 from autoconf.diagnostics.report import record_data
-from autoconf.errors import AutoconfError
 from autoconf.errors import InvalidAddressError
+from autoconf.errors import RequestError
+from autoconf.web import asked
+from autoconf.web import errors
+from autoconf.web import responses
 from autoconf.web.state import state
 
 bp = Blueprint("diag", __name__)
@@ -67,12 +69,13 @@ def page() -> Response:
     if not typed:
         return page_response(render_page())
     address, domain = parse_target(typed)
+    asked.describe(asked.Asked(format=bp.name, domain=domain, address=address))
     # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404).
     discoverer = state().discoverer
     discoverer.primary(domain)
     slots: threading.BoundedSemaphore = current_app.extensions[SLOTS]
     if not slots.acquire(blocking=False):
-        requestlog.note_outcome("PageBusy")
+        asked.note_outcome("PageBusy")
         response = page_response(render_page(typed=typed, problem=BUSY), 503)
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
@@ -93,7 +96,7 @@ def diagnosis(typed: str, address: Address | None, domain: str) -> Response:
     response = page_response(render_page(typed=typed, report=report, address=shown_for))
     if report.error:
         # The same status and hint clients get while DNS fails.
-        requestlog.note_outcome("DnsUnavailableError")
+        asked.note_outcome("DnsUnavailableError")
         response.status_code = 503
         response.headers["Retry-After"] = str(report.retry_after)
     return response
@@ -149,7 +152,7 @@ def render_page(
 def page_response(html: str, status: int = 200) -> Response:
     """An HTML answer that no cache keeps and no other site may frame or script."""
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
+    responses.apply(response, responses.NO_STORE)
     # No script at all; styles are inline in the one template.
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -161,12 +164,16 @@ def page_response(html: str, status: int = 200) -> Response:
     return response
 
 
-def error_page(error: AutoconfError) -> Response:
+def error_page(error: RequestError) -> Response:
     """Errors of the page as the page itself, with the input shown again when short."""
     typed = request.args.get("address", "").strip()
     typed = typed if len(typed) <= MAX_INPUT else ""
+    status = error.error_status_hint
     problem = {
         404: "This domain is not served here, so nothing was looked up.",
         400: f"That is neither an e-mail address nor a domain name: {error.detail}.",
-    }.get(error.http_status, error.public_message)
-    return page_response(render_page(typed=typed, problem=problem), error.http_status)
+    }.get(status, error.public_message)
+    return page_response(render_page(typed=typed, problem=problem), status)
+
+
+bp.register_error_handler(RequestError, errors.handler(error_page))

@@ -1,54 +1,57 @@
 """Per request: metrics (format and status only) and one structured log line.
 
-The log line has the client format, the domain, the outcome, the status, the latency and
-the cache state; the address only when ``logging.addresses`` is set; never the query
-string, the body or credentials (security.md section 5).
+Both read what the view described (:mod:`.asked`). The log line has the client format,
+the domain, the outcome, the status, the latency and the cache's answer; the address only
+when ``logging.addresses`` is set; never the query string, the body or credentials
+(SECURITY.md, "What is logged, and what never is").
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import g
 from flask import request
 
-from autoconf import requestlog
+from autoconf.web import asked
 from autoconf.web.state import state
 
 log = logging.getLogger("autoconf.request")
-
-
-def _start() -> None:
-    g.autoconf_started = time.perf_counter()
+#: The ``format`` of a request no route matched.
+UNROUTED = "unrouted"
 
 
 def _finish(response: Response) -> Response:
-    started = g.pop("autoconf_started", None)
-    if started is None:
+    notes = asked.current()
+    if notes is None:
         return response
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - notes.started
     current = state()
-    fmt = request.blueprint or "unrouted"
+    described = notes.asked
+    # A request refused before its view described it (Host, body cap, a malformed
+    # address) counts under its route's format.
+    fmt = described.format if described else request.blueprint or UNROUTED
     current.metrics.observe_request(fmt, str(response.status_code), seconds)
     if log.isEnabledFor(logging.INFO):
-        entry = requestlog.fields(addresses=current.settings.logging.addresses)
-        log.info(
-            "request",
-            extra={
-                "format": fmt,
-                "method": request.method,
-                "status": response.status_code,
-                "latency_ms": round(seconds * 1000, 3),
-                **entry,
-            },
-        )
+        entry: dict[str, Any] = {
+            "format": fmt,
+            "method": request.method,
+            "status": response.status_code,
+            "latency_ms": round(seconds * 1000, 3),
+            "domain": described.domain if described else "",
+            "outcome": notes.outcome,
+            "cache": notes.cache,
+        }
+        if current.settings.logging.addresses and described and described.address:
+            entry["address"] = str(described.address)
+        log.info("request", extra=entry)
     return response
 
 
 def init_app(app: Flask) -> None:
     """Time, count and log every request."""
-    app.before_request(_start)
+    app.before_request(asked.begin)
     app.after_request(_finish)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import request
 
 from autoconf.address import Address
@@ -17,8 +19,20 @@ from autoconf.web.asked import describe
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 
 
+#: Host header values whose readings are kept (per process): clients send few distinct
+#: ones, and reading one (IDNA mapping) costs more than the rest of a cached answer.
+HOST_MEMO = 1024
+#: Longer Host values are read anew each time, so the memo stays small (a DNS name is at
+#: most 255 octets, plus a port and IPv6 brackets).
+MEMO_HOST_CHARS = 270
+
+
 def host_name(host: str) -> str:
     """``Host`` without port or IPv6 brackets, lower-cased, trailing dot removed."""
+    return _host_name(host) if len(host) <= MEMO_HOST_CHARS else _read_host_name(host)
+
+
+def _read_host_name(host: str) -> str:
     if host.startswith("["):
         name = host[1:].partition("]")[0]
     elif host.count(":") == 1:
@@ -28,6 +42,9 @@ def host_name(host: str) -> str:
     return name.lower().rstrip(".")
 
 
+_host_name = functools.lru_cache(maxsize=HOST_MEMO)(_read_host_name)
+
+
 def host_domain() -> str:
     """The mail domain named by the Host header (``autoconfig.<d>``, ``autodiscover.<d>``
     or ``<d>``), normalised like any other domain.
@@ -35,15 +52,31 @@ def host_domain() -> str:
     :raises UnknownDomainError: when the Host header is not a domain name: nothing is
         served there, which is not the client's fault (Thunderbird needs a plain 404).
     """
-    host = host_name(request.host)
+    domain = mail_domain(request.host)
+    if domain is None:
+        raise UnknownDomainError("Host is not a domain name")
+    return domain
+
+
+def mail_domain(host: str) -> str | None:
+    """The mail domain a Host header value names; None when it is not a domain name."""
+    return _mail_domain(host) if len(host) <= MEMO_HOST_CHARS else _read_mail_domain(host)
+
+
+def _read_mail_domain(host: str) -> str | None:
     try:
-        domain = parse_domain(host)
+        domain = parse_domain(host_name(host))
     except InvalidAddressError:
-        raise UnknownDomainError("Host is not a domain name") from None
+        return None
     for prefix in SERVICE_PREFIXES:
         if domain.startswith(prefix):
             return domain[len(prefix) :]
     return domain
+
+
+# None is kept too: "localhost" or an IP address would be refused by the IDNA code anew on
+# every request.
+_mail_domain = functools.lru_cache(maxsize=HOST_MEMO)(_read_mail_domain)
 
 
 def query_value(*names: str) -> str | None:
@@ -79,7 +112,4 @@ def describe_query(fmt: ClientFormat, *names: str) -> Asked:
 
 def host_domain_or_none() -> str | None:
     """:func:`host_domain`, or None when the Host header is not a domain name."""
-    try:
-        return host_domain()
-    except UnknownDomainError:
-        return None
+    return mail_domain(request.host)

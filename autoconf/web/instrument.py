@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask
 from flask import Response
 from flask import request
 
@@ -24,7 +23,8 @@ log = logging.getLogger("autoconf.request")
 UNROUTED = "unrouted"
 
 
-def _finish(response: Response) -> Response:
+def finish(response: Response) -> Response:
+    """Count and log the request that ``response`` answers (an ``after_request`` hook)."""
     notes = asked.current()
     if notes is None:
         return response
@@ -49,9 +49,3 @@ def _finish(response: Response) -> Response:
             entry["address"] = str(described.address)
         log.info("request", extra=entry)
     return response
-
-
-def init_app(app: Flask) -> None:
-    """Time, count and log every request."""
-    app.before_request(asked.begin)
-    app.after_request(_finish)

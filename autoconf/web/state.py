@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jinja2
+from flask import Flask
 from flask import current_app
 
 from autoconf.cache import DocumentCache
@@ -34,5 +35,10 @@ class State:
 
 def state() -> State:
     """The current application's :class:`State`."""
-    found: State = current_app.extensions[EXTENSION]
+    return state_of(current_app)
+
+
+def state_of(app: Flask) -> State:
+    """``app``'s :class:`State` (outside a request: at set-up)."""
+    found: State = app.extensions[EXTENSION]
     return found

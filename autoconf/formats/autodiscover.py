@@ -54,6 +54,10 @@ class Schema(enum.StrEnum):
     MOBILESYNC = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 
 
+#: Schema by its exact URI (a dict lookup: calling the enum costs several calls).
+_SCHEMAS = {schema.value: schema for schema in Schema}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoxRequest:
     """What an Autodiscover request asks: for whom (None for a bodiless GET), in which schema."""
@@ -132,10 +136,10 @@ def parse_request(body: bytes) -> PoxRequest:
     schema = _text(request, "AcceptableResponseSchema")
     if not schema:
         raise BadRequestError("no AcceptableResponseSchema")
-    try:
-        return PoxRequest(address=parsed, schema=Schema(schema))
-    except ValueError:
-        raise SchemaNotAvailableError("unknown AcceptableResponseSchema") from None
+    known = _SCHEMAS.get(schema)
+    if known is None:
+        raise SchemaNotAvailableError("unknown AcceptableResponseSchema")
+    return PoxRequest(address=parsed, schema=known)
 
 
 def _text(parent: etree._Element, name: str) -> str:
@@ -189,6 +193,10 @@ class Slot(enum.Enum):
 #: value into ``&lt;``, so ``<@`` in a rendered document can only come from these markers.
 _MARKERS = {slot: Markup(f"<@{slot.value}@>") for slot in Slot}
 _MARKER = re.compile("<@(" + "|".join(slot.value for slot in Slot) + ")@>")
+#: The field names of the slots in a :class:`Skeleton`'s template.
+_ADDRESS, _LOCAL_PART, _DOMAIN = (
+    slot.value for slot in (Slot.ADDRESS, Slot.LOCAL_PART, Slot.DOMAIN)
+)
 #: The slot each login placeholder (its name, as ``logins.PLACEHOLDER`` captures it) becomes.
 _PLACEHOLDER_SLOTS = {
     "EMAILADDRESS": Slot.ADDRESS,
@@ -217,27 +225,27 @@ class Skeleton:
     inserts the address (escaping by construction, as the template would).
     """
 
-    parts: tuple[str | Slot, ...]
+    #: The document in :meth:`str.format` syntax: a ``{address}``, ``{local_part}`` or
+    #: ``{domain}`` field per slot, the document's own braces doubled.
+    template: str
 
     @classmethod
     def of(cls, text: str) -> Skeleton:
-        """Split a document rendered with the markers into text and slots."""
-        pieces = _MARKER.split(text)
-        # re.split alternates text and captured slot names: text at even indexes.
-        return cls(tuple(p if i % 2 == 0 else Slot(p) for i, p in enumerate(pieces)))
+        """Turn a document rendered with the markers into a template with fields."""
+        escaped = text.replace("{", "{{").replace("}", "}}")
+        return cls(_MARKER.sub(lambda marker: "{" + marker[1] + "}", escaped))
 
     def fill(self, address: Address | None) -> bytes:
         """The document for ``address`` (a skeleton made without one has no slots)."""
         if address is None:
-            values = {}
-        else:
-            values = {
-                Slot.ADDRESS: escape(str(address)),
-                Slot.LOCAL_PART: escape(address.local_part),
-                Slot.DOMAIN: escape(address.domain),
+            return self.template.format_map({}).encode("utf-8")
+        return self.template.format_map(
+            {
+                _ADDRESS: escape(str(address)),
+                _LOCAL_PART: escape(address.local_part),
+                _DOMAIN: escape(address.domain),
             }
-        text = "".join(values[p] if isinstance(p, Slot) else p for p in self.parts)
-        return text.encode("utf-8")
+        ).encode("utf-8")
 
 
 def require_schema(schema: Schema, activesync_url: str, domain: str) -> None:

@@ -57,7 +57,9 @@ def handler(render: Render) -> Render:
         response = render(error)
         if isinstance(error, DnsUnavailableError):
             response.headers["Retry-After"] = str(error.retry_after)
-        return responses.apply(response, responses.NO_STORE)
+        if "Cache-Control" not in response.headers:  # each renderer says no-store itself
+            responses.apply(response, responses.NO_STORE)
+        return response
 
     return handle
 

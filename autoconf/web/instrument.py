@@ -25,7 +25,7 @@ UNROUTED = "unrouted"
 
 def finish(response: Response) -> Response:
     """Count and log the request that ``response`` answers (an ``after_request`` hook)."""
-    notes = asked.current()
+    notes = asked.end()
     if notes is None:
         return response
     seconds = time.perf_counter() - notes.started
@@ -47,5 +47,10 @@ def finish(response: Response) -> Response:
         }
         if current.settings.logging.addresses and described and described.address:
             entry["address"] = str(described.address)
-        log.info("request", extra=entry)
+        # The record is made here rather than by log.info(), which would also walk the
+        # stack to find its caller: a known place, paid on every request.
+        record = log.makeRecord(
+            log.name, logging.INFO, __file__, 0, "request", (), None, extra=entry
+        )
+        log.handle(record)
     return response

@@ -72,7 +72,7 @@ def xml(body: bytes, cacheability: Cacheability, *, status: int = 200, etag: str
         response = Response(status=304)
     else:
         response = Response(body, status=status, content_type=XML)
-    response.headers["ETag"] = etag
+    response.headers.add("ETag", etag)
     return apply(response, cacheability)
 
 
@@ -87,16 +87,20 @@ def text(body: str, *, status: int) -> Response:
 
 
 def apply(response: Response, cacheability: Cacheability) -> Response:
-    """Set the headers that say who may keep ``response``; the one place that decides."""
+    """Add the headers that say who may keep ``response`` (built without them); the one
+    place that decides."""
+    headers = response.headers
+    # add(), not item assignment: the response has none of these yet, and assignment
+    # scans every header for one to replace.
     if cacheability.kind is not Kind.PER_DOMAIN:
-        response.headers["Cache-Control"] = cacheability.kind.value
+        headers.add("Cache-Control", cacheability.kind.value)
         return response
     max_age = cacheability.max_age
-    response.headers[DOMAIN_HEADER] = cacheability.domain
-    response.headers["Cache-Control"] = f"{_shared(cacheability.domain)}, max-age={max_age}"
+    headers.add(DOMAIN_HEADER, cacheability.domain)
+    headers.add("Cache-Control", f"{_shared(cacheability.domain)}, max-age={max_age}")
     if max_age > 0:
         # Whole seconds, rounded down (RFC 9110 section 5.6.7): never past the max-age.
-        response.headers["Expires"] = _http_date(int(time.time()) + max_age)
+        headers.add("Expires", _http_date(int(time.time()) + max_age))
     return response
 
 

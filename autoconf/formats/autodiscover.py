@@ -122,18 +122,19 @@ def parse_request(body: bytes) -> PoxRequest:
     :raises SchemaNotAvailableError: a schema this service never serves (601).
     """
     root = parse_xml(body)
-    request = root.find("{*}Request")
-    if etree.QName(root).localname != "Autodiscover" or request is None:
+    request = _children(root).get("Request")
+    if _local_name(root) != "Autodiscover" or request is None:
         raise BadRequestError("not an Autodiscover request")
+    fields = _children(request)
     # [MS-OXDSCLI] 3.2.5: a LegacyDN takes precedence over EMailAddress; it names an
     # Exchange mailbox, which this service cannot look up, so it cannot be honoured.
-    if request.find("{*}LegacyDN") is not None:
+    if "LegacyDN" in fields:
         raise BadRequestError("LegacyDN requests are not served")
-    address = _text(request, "EMailAddress")
+    address = _text(fields, "EMailAddress")
     if not address:
         raise BadRequestError("no EMailAddress")
     parsed = parse_address(address)
-    schema = _text(request, "AcceptableResponseSchema")
+    schema = _text(fields, "AcceptableResponseSchema")
     if not schema:
         raise BadRequestError("no AcceptableResponseSchema")
     known = _SCHEMAS.get(schema)
@@ -142,9 +143,24 @@ def parse_request(body: bytes) -> PoxRequest:
     return PoxRequest(address=parsed, schema=known)
 
 
-def _text(parent: etree._Element, name: str) -> str:
-    """Trimmed text of the first child ``name`` in any namespace; "" when absent."""
-    element = parent.find("{*}" + name)
+def _local_name(element: etree._Element) -> str:
+    """The tag without its namespace (``{uri}name`` -> ``name``)."""
+    return str(element.tag).rpartition("}")[2]
+
+
+def _children(parent: etree._Element) -> dict[str, etree._Element]:
+    """The first child element of each local name, whatever its namespace (what
+    ``find("{*}name")`` finds, in one pass and without ElementPath)."""
+    found: dict[str, etree._Element] = {}
+    for child in parent:
+        if isinstance(child.tag, str):  # not an entity reference
+            found.setdefault(_local_name(child), child)
+    return found
+
+
+def _text(fields: dict[str, etree._Element], name: str) -> str:
+    """Trimmed text of the child ``name`` (see :func:`_children`); "" when absent."""
+    element = fields.get(name)
     if element is None:
         return ""
     if len(element):

@@ -60,9 +60,9 @@ _SCHEMAS = {schema.value: schema for schema in Schema}
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoxRequest:
-    """What an Autodiscover request asks: for whom (None for a bodiless GET), in which schema."""
+    """What an Autodiscover request body asks: for whom, in which schema."""
 
-    address: Address | None
+    address: Address
     schema: Schema
 
 

@@ -65,7 +65,6 @@ def pox_post(**_segments: str) -> Response:
     """The MS-OXDSCLI request; ``Authorization`` is never read (no credentials are needed
     for settings, and none may reach a log)."""
     pox = autodiscover.parse_request(read_body())
-    assert pox.address is not None  # a request body always names the address
     asked = describe(
         Asked(format=ClientFormat.AUTODISCOVER, domain=pox.address.domain, address=pox.address)
     )

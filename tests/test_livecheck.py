@@ -207,6 +207,10 @@ def test_check_url_agrees_with_our_own_server(running_knot: Knot, tmp_path: Path
     assert {row["format"] for row in report["live"]} == set(rendered_formats()[1::2]) - {
         "mobileconfig"
     }
+    # Every document the page renders (but the profile, which no client fetches by
+    # itself) is probed under its own key.
+    rendered = {d.key for d in DOCUMENTS if d.render is not None} - {"profile"}
+    assert rendered <= {row["key"] for row in report["live"]}
     assert {row["status"] for row in report["live"]} == {"agree"}
     assert report["dns"]["servers"][0]["host"] == "mail.example.test"
 

@@ -19,3 +19,10 @@ def make_source(dns: DnsSettings, observer: QueryObserver | None = None) -> Reco
         dnssec=dns.trust.accept_dnssec,
         observer=observer,
     )
+
+
+def make_address_source(dns: DnsSettings) -> RecordSource:
+    """Where ``check --probe`` resolves server names: live DNS through the configured
+    nameservers (the system's when none are set), also when the records come from zone
+    files: the probe checks the servers clients will reach, and clients resolve live."""
+    return LiveSource(nameservers=dns.nameservers, timeout=dns.timeout)

@@ -934,6 +934,8 @@ def format_probes(probes: Sequence[ServerProbe]) -> str:
         if probe.tls_version:
             cert = probe.certificate
             names = ", ".join(cert.names[:5]) if cert else "?"
+            if cert and len(cert.names) > 5:
+                names += f" and {len(cert.names) - 5} more"
             until = (
                 f", until {cert.not_after:%Y-%m-%d} ({cert.days_left(now)} days)" if cert else ""
             )

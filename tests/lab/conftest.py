@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.lab import mailservers
 from tests.lab.lab import Lab
+from tests.lab.mailservers import MailServers
 from tests.lab.netns import NamespaceUnavailableError
 from tests.lab.variants import VARIANTS
 from tests.servers import ROOT
@@ -65,6 +67,15 @@ def fixture_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         pytest.skip(f"network namespaces are unavailable here: {error}")
     yield lab
     lab.close()
+
+
+@pytest.fixture(name="mail", scope="session")
+def fixture_mail(lab: Lab) -> Iterator[MailServers]:
+    """Dovecot, Postfix and Radicale behind the lab's names, for the session."""
+    require_packages(mailservers.missing_tools())
+    servers = mailservers.start(lab)
+    yield servers
+    mailservers.stop(lab, servers)
 
 
 def _executable(name: str) -> str | None:

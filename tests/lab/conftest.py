@@ -117,6 +117,13 @@ def fixture_deltachat(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dic
     return _probe(lab, "deltachat", server, str(workdir), *addresses)
 
 
+@pytest.fixture(name="dav_client", scope="session")
+def fixture_dav_client(lab: Lab, mail: MailServers) -> dict[str, Any]:
+    """What the ``caldav`` library did for alice@dav.lab.test, from the bare address."""
+    require_packages(["caldav"] * (find_spec("caldav") is None))
+    return _probe(lab, "dav", str(lab.ca_pem), "alice@dav.lab.test", mailservers.PASSWORD)
+
+
 #: client -> (version, {domain: what it chose}), printed at the end of the run.
 _REPORT: dict[str, tuple[str, dict[str, str]]] = {}
 

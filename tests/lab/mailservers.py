@@ -277,7 +277,12 @@ class MailServers:
     def dav_items(self) -> list[Path]:
         """Every stored calendar object and vCard (Radicale's file-system storage)."""
         base = self.root / "radicale" / "collections"
-        return sorted(p for p in base.rglob("*") if p.suffix in (".ics", ".vcf"))
+        # Radicale keeps binary caches in .Radicale.cache/ beside the items.
+        return sorted(
+            p
+            for p in base.rglob("*")
+            if p.suffix in (".ics", ".vcf") and ".Radicale.cache" not in p.parts
+        )
 
     def logs(self) -> str:
         parts = []

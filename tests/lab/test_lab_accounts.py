@@ -1,0 +1,148 @@
+"""Real clients finish setting up against the lab's real servers (tests/lab/mailservers.py):
+mail sent and received, an event and a contact stored.
+
+- msmtp: its own SRV discovery (``--configure``), then a message through Postfix that lands
+  in the Dovecot mailbox;
+- the ``caldav`` library: from the bare address, by SRV/TXT and by our well-known redirect,
+  finds the principal, writes an event, and stores a contact in an address book.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from tests.lab.conftest import report
+from tests.lab.conftest import require
+from tests.lab.lab import Lab
+from tests.lab.mailservers import DAV_HOST
+from tests.lab.mailservers import PASSWORD
+from tests.lab.mailservers import MailServers
+from tests.lab.variants import BY_DOMAIN
+from tests.lab.variants import SERVED
+from tests.lab.variants import Variant
+from tests.lab.views import from_msmtp
+
+pytestmark = pytest.mark.lab
+
+#: How long a sent message may take to reach the mailbox (Postfix -> LMTP -> Maildir).
+DELIVERY_SECONDS = 30
+
+
+def wait_for_message(mail: MailServers, address: str, marker: str) -> bytes:
+    """The delivered message containing ``marker`` (polls the Maildir, bounded)."""
+    deadline = time.monotonic() + DELIVERY_SECONDS
+    while time.monotonic() < deadline:
+        found = [m for m in mail.messages(address) if marker.encode() in m]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no message {marker} for {address}:\n{mail.logs()}")
+
+
+@pytest.mark.parametrize("variant", SERVED, ids=[v.domain for v in SERVED])
+def test_msmtp_sends_into_the_mailbox(
+    lab: Lab, mail: MailServers, variant: Variant, tmp_path: Path
+) -> None:
+    """msmtp's own discovery (``--configure``: SRV) picks the server our answers put first;
+    with that account (plus the password and the lab CA) it submits a message, which
+    Postfix takes only after TLS and AUTH and hands to Dovecot: it lands in the Maildir."""
+    require({"msmtp": "msmtp"})
+    configured = lab.ns.run("msmtp", f"--configure={variant.address}", check=True).stdout
+    assert from_msmtp(configured) == variant.outgoing[0]
+    settings = [line for line in configured.splitlines() if line and not line.startswith("#")]
+    settings = [line for line in settings if not line.startswith(("user ", "password"))]
+    # Our answers say the login is the whole address (%EMAILADDRESS%, RFC 6186 section 4).
+    settings += [
+        f"user {variant.address}",
+        f"password {PASSWORD}",
+        f"tls_trust_file {lab.ca_pem}",
+        f"logfile {tmp_path / 'msmtp.log'}",
+    ]
+    config = tmp_path / "msmtprc"
+    config.write_text("\n".join(settings) + "\n")
+    config.chmod(0o600)
+    marker = f"lab-{uuid.uuid4().hex}"
+    message = (
+        f"From: {variant.address}\nTo: {variant.address}\nSubject: {marker}\n\n"
+        f"Sent by msmtp through {variant.outgoing[0]}.\n"
+    )
+    sent = lab.ns.run(
+        "msmtp", "-C", str(config), "-a", variant.address, variant.address, input=message
+    )
+    assert sent.returncode == 0, sent.stderr + mail.logs()
+    delivered = wait_for_message(mail, variant.address, marker)
+    assert f"Subject: {marker}".encode() in delivered
+    report(
+        "msmtp",
+        _msmtp_version(lab),
+        f"{variant.domain} (sent)",
+        f"sent via {variant.outgoing[0]}, delivered",
+    )
+
+
+def _msmtp_version(lab: Lab) -> str:
+    first = lab.ns.run("msmtp", "--version").stdout.splitlines()[0]
+    return first.removeprefix("msmtp version ").strip()
+
+
+DAV = BY_DOMAIN["dav.lab.test"]
+
+
+def test_caldav_by_srv_writes_an_event(dav_client: dict[str, Any], mail: MailServers) -> None:
+    """Started from alice@dav.lab.test alone: _caldavs SRV + TXT give the context path,
+    the principal and calendar home are found, an event is written and read back, and
+    Radicale stored it."""
+    found = dav_client["caldav_srv"]
+    report("caldav", dav_client["version"], "dav.lab.test CalDAV (SRV/TXT)", _dav_summary(found))
+    assert "error" not in found, found
+    assert found["discovered"] == {"url": DAV.dav[0], "source": "srv"}
+    assert unquote(found["principal"]) == f"https://{DAV_HOST}/dav/calendars/alice@dav.lab.test/"
+    assert found["calendar"].startswith(found["principal"])
+    assert found["read_back"] is True
+    stored = [p for p in mail.dav_items() if found["uid"] in p.read_text()]
+    assert len(stored) == 1 and stored[0].suffix == ".ics", mail.dav_items()
+
+
+def test_caldav_by_well_known_redirect(dav_client: dict[str, Any]) -> None:
+    """Started from https://dav.lab.test/.well-known/caldav: our 307 leads to the same
+    principal, where the calendar made through SRV is listed."""
+    found = dav_client["caldav_well_known"]
+    report(
+        "caldav", dav_client["version"], "dav.lab.test CalDAV (.well-known)", _dav_summary(found)
+    )
+    assert "error" not in found, found
+    assert found["discovered"] == {"url": DAV.dav[0], "source": "well-known"}
+    assert found["principal"] == dav_client["caldav_srv"]["principal"]
+    calendars = [unquote(url) for url in found["calendars"]]
+    assert unquote(dav_client["caldav_srv"]["calendar"]) in calendars
+
+
+def test_carddav_by_srv_stores_a_contact(dav_client: dict[str, Any], mail: MailServers) -> None:
+    found = dav_client["carddav_srv"]
+    report("caldav", dav_client["version"], "dav.lab.test CardDAV (SRV/TXT)", _dav_summary(found))
+    assert "error" not in found, found
+    assert found["discovered"] == {"url": DAV.dav[1], "source": "srv"}
+    assert (found["mkcol"], found["put"]) == (201, 201)
+    assert found["read_back"] is True
+    stored = [p for p in mail.dav_items() if found["uid"] in p.read_text()]
+    assert len(stored) == 1 and stored[0].suffix == ".vcf", mail.dav_items()
+
+
+def _dav_summary(found: dict[str, Any]) -> str:
+    if "error" in found:
+        return f"failed: {found['error']}"
+    steps = [f"found {found['discovered']['url']} ({found['discovered']['source']})"]
+    steps.append(f"principal {found['principal']}")
+    if "event" in found:
+        steps.append(f"event written and read back: {found['read_back']}")
+    if "calendars" in found:
+        steps.append(f"{len(found['calendars'])} calendar(s) listed")
+    if "addressbook" in found:
+        steps.append(f"address book made ({found['mkcol']}), vCard stored ({found['put']})")
+    return "; ".join(steps)

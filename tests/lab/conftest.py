@@ -104,8 +104,11 @@ def fixture_thunderbird(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 @pytest.fixture(name="deltachat", scope="session")
-def fixture_deltachat(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """What Delta Chat configured for every variant's address (one RPC server)."""
+def fixture_deltachat(
+    lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """What Delta Chat configured for every variant's address (one RPC server), and the
+    message each configured account sent to itself."""
     server = _executable("deltachat-rpc-server")
     require_packages(
         ["deltachat-rpc-server"] * (server is None)

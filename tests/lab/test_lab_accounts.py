@@ -25,6 +25,7 @@ from tests.lab.mailservers import PASSWORD
 from tests.lab.mailservers import MailServers
 from tests.lab.variants import BY_DOMAIN
 from tests.lab.variants import SERVED
+from tests.lab.variants import VARIANTS
 from tests.lab.variants import Variant
 from tests.lab.views import from_msmtp
 
@@ -83,6 +84,38 @@ def test_msmtp_sends_into_the_mailbox(
         _msmtp_version(lab),
         f"{variant.domain} (sent)",
         f"sent via {variant.outgoing[0]}, delivered",
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.domain for v in VARIANTS])
+def test_deltachat_configures_and_sends_to_itself(
+    deltachat: dict[str, Any], mail: MailServers, variant: Variant
+) -> None:
+    """Delta Chat's configure logs in to our IMAP and SMTP servers and succeeds; the
+    message the account sends to itself is delivered by Postfix into its Dovecot mailbox.
+    For the refused domain it gets nothing of ours, guesses, and configure fails."""
+    account = deltachat["accounts"][variant.address]
+    if not variant.served:
+        assert account["outcome"] == "failed", account
+        report(
+            "Delta Chat",
+            deltachat["version"],
+            f"{variant.domain} (account)",
+            "configure failed (expected)",
+        )
+        return
+    assert account["outcome"] == "configured", account["messages"][-20:]
+    sent = account["sent"]
+    assert sent["state"] == "OUT_DELIVERED", sent
+    assert sent["marker"] in sent["text"] and sent["message_id"], sent
+    # Delta Chat encrypts to itself: the header, not the text, identifies the message.
+    delivered = wait_for_message(mail, variant.address, f"<{sent['message_id']}>")
+    assert sent["encrypted"] and b"-----BEGIN PGP MESSAGE-----" in delivered, delivered[:2000]
+    report(
+        "Delta Chat",
+        deltachat["version"],
+        f"{variant.domain} (account)",
+        "configured; message to itself delivered",
     )
 
 

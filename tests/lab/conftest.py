@@ -103,6 +103,24 @@ def fixture_thunderbird(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> d
     return _probe(lab, "thunderbird", str(workdir), str(lab.ca_pem), *addresses)
 
 
+@pytest.fixture(name="thunderbird_accounts", scope="session")
+def fixture_thunderbird_accounts(
+    lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Thunderbird's account setup for every served variant (one Thunderbird run, its own
+    profile): found, verified, created, inbox fetched. Each inbox holds one message first
+    (:func:`seed_inbox`), so fetching it has something to show."""
+    require({"thunderbird": "thunderbird", "certutil": "libnss3-tools"})
+    workdir = tmp_path_factory.mktemp("thunderbird-accounts")
+    addresses = [v.address for v in VARIANTS if v.served]
+    for address in addresses:
+        mailservers.seed_inbox(mail, address, f"Welcome {address}")
+    return _probe(
+        lab, "thunderbird", "--accounts", str(workdir), str(lab.ca_pem), mailservers.PASSWORD,
+        *addresses,
+    )  # fmt: skip
+
+
 @pytest.fixture(name="deltachat", scope="session")
 def fixture_deltachat(
     lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory

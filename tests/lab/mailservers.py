@@ -293,6 +293,24 @@ class MailServers:
         return "\n".join(parts)
 
 
+def seed_inbox(servers: MailServers, address: str, subject: str) -> None:
+    """Put one message into ``address``'s Maildir (as delivery would: new/, owned by the
+    mail user), for clients that fetch the inbox."""
+    box = servers.maildir(address)
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True, exist_ok=True)
+    for path in (box.parent.parent, box.parent, box, *(box / s for s in ("new", "cur", "tmp"))):
+        shutil.chown(path, "mail", "mail")
+    name = f"{time.time_ns()}.seed.lab"
+    message = box / "new" / name
+    message.write_text(
+        f"From: postmaster@lab.test\r\nTo: {address}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{name}@lab.test>\r\nDate: Mon, 05 Jan 2026 09:00:00 +0000\r\n\r\n"
+        "Seeded by the lab.\r\n"
+    )
+    shutil.chown(message, "mail", "mail")
+
+
 def start(lab: Lab) -> MailServers:
     """Start Dovecot, Postfix and Radicale in the lab; put the DAV host into its nginx.
 

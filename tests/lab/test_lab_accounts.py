@@ -179,3 +179,32 @@ def _dav_summary(found: dict[str, Any]) -> str:
     if "addressbook" in found:
         steps.append(f"address book made ({found['mkcol']}), vCard stored ({found['put']})")
     return "; ".join(steps)
+
+
+@pytest.mark.parametrize("variant", SERVED, ids=[v.domain for v in SERVED])
+def test_thunderbird_creates_the_account_and_fetches_the_inbox(
+    thunderbird_accounts: dict[str, Any], mail: MailServers, variant: Variant
+) -> None:
+    """Thunderbird takes our answer (the https autoconfig document; Exchange Autodiscover
+    where there is none), its ConfigVerifier logs in to the first incoming server with the
+    address as login, it creates the account, fetches the inbox (the seeded message is
+    there), and a message it sends to itself through the outgoing server arrives."""
+    found = thunderbird_accounts["accounts"][variant.address]
+    steps = ", ".join(found.get("steps", []))
+    summary = f"{steps}; {found['error']}" if "error" in found else steps
+    report("Thunderbird", thunderbird_accounts["version"], f"{variant.domain} (account)", summary)
+    assert "error" not in found, f"{found}\n{mail.logs()}"
+    expected = "xml-from-isp-https" if variant.has_autoconfig else "exchange-from-url1"
+    assert found["subSource"] == expected
+    first = variant.incoming[0]
+    assert (found["incoming"]["hostname"], found["incoming"]["port"]) == (first.host, first.port)
+    assert found["incoming"]["username"] == variant.address
+    assert found["steps"] == ["found", "verified", "created", "fetched", "sent"]
+    assert f"Welcome {variant.address}" in found["subjects"]
+    out = variant.outgoing[0]
+    assert (found["outgoing_server"]["hostname"], found["outgoing_server"]["port"]) == (
+        out.host,
+        out.port,
+    )
+    delivered = wait_for_message(mail, variant.address, found["marker"])
+    assert f"Subject: {found['marker']}".encode() in delivered

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import json
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 import trustme
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 
 from autoconf.cli import main
 from autoconf.dns_source import LiveSource
@@ -41,6 +44,7 @@ from tests.mail_servers import imap
 from tests.mail_servers import pop3
 from tests.mail_servers import serving
 from tests.mail_servers import submission
+from tests.servers import ROOT
 from tests.servers import to_toml
 
 HOST = "mail.example.test"
@@ -443,3 +447,27 @@ def test_probe_and_url_are_separate(tmp_path: Path) -> None:
         main, ["check", "--probe", "--url", "https://autoconfig.example.test", "example.test"]
     )
     assert result.exit_code == 2 and "separate" in result.output
+
+
+# --- the web side never probes ------------------------------------------------------------
+
+
+def test_diag_page_prints_the_probe_command(client: FlaskClient) -> None:
+    """The public page tells the admin how to probe and never does it: a page that
+    connects to hosts named by DNS records anyone can publish would be an SSRF tool."""
+    text = client.get("/?address=alice@example.test").get_data(as_text=True)
+    assert "<code>mail-autoconf check --probe example.test</code>" in text
+
+
+def test_the_app_never_loads_the_probe() -> None:
+    """Building the app and rendering every view imports no probe code at all."""
+    code = (
+        "import sys; from autoconf import create_app; from tests.conftest import config, "
+        "ZONE_FILE; app = create_app(config(zone_files=[str(ZONE_FILE)])); "
+        "app.test_client().get('/?address=alice@example.test'); "
+        "print('autoconf.probe' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "False"

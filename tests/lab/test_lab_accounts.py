@@ -176,6 +176,7 @@ def _dav_summary(found: dict[str, Any]) -> str:
         steps.append(f"event written and read back: {found['read_back']}")
     if "calendars" in found:
         steps.append(f"{len(found['calendars'])} calendar(s) listed")
+        steps.append(f"DAVClient(url=well-known URL): {found['direct_client_at_well_known']}")
     if "addressbook" in found:
         steps.append(f"address book made ({found['mkcol']}), vCard stored ({found['put']})")
     return "; ".join(steps)

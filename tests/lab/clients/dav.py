@@ -89,10 +89,9 @@ def caldav_by_well_known(ca: str, address: str, password: str) -> dict[str, Any]
     (``caldav.discovery._well_known_lookup``, what ``discover_caldav`` falls back to), then
     the client at the URL it found.
 
-    Also recorded: the library's public ``DAVClient(url=<well-known URL>)``, which fails
-    when the redirect leaves the host: niquests drops the credentials on a cross-host
-    redirect and the library then gives up with 401 (a limitation of that client, not of
-    the redirect; RFC 6764 §5 expects the client to follow it before authenticating).
+    Also recorded: the library's public ``DAVClient(url=<well-known URL>)``, which in 3.6
+    ends in 401 when the redirect leaves the host (its credentials do not carry across);
+    RFC 6764 §5 has the client follow the redirect first, as the discovery step does.
     """
     from caldav.discovery import _well_known_lookup
 

@@ -311,7 +311,8 @@ def _context(options: ProbeOptions, *, verify: bool) -> ssl.SSLContext:
     if verify:
         context = ssl.create_default_context(cafile=options.cafile)
     else:
-        # Only to read a certificate that failed verification; nothing is sent over it.
+        # Only to read a certificate that failed verification and finish the dialogue;
+        # nothing secret is ever sent, over this connection or any other.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -499,6 +500,8 @@ def _verified_then_not(
         break
     if result.tls_version:
         _certificate_findings(result, rejected, now)
+    elif rejected is not None:  # the second attempt failed before its handshake
+        result.add("error", "cert-untrusted", f"certificate rejected: {_verify_text(rejected)}")
 
 
 class _Session:

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from tests.lab.lab import Lab
 from tests.lab.variants import SERVED
 from tests.lab.variants import VARIANTS
+from tests.processes import stop as stop_process
 
 PASSWORD = "lab-password"
 #: Where Dovecot and Postfix listen (the zones' A records for the mail names): not the
@@ -260,9 +263,11 @@ def users() -> list[str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MailServers:
-    """The running servers' shared directory, for reading mailboxes and calendars."""
+    """The running servers' shared directory, for reading mailboxes and calendars, and the
+    processes started for them."""
 
     root: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def maildir(self, address: str) -> Path:
         local, _, domain = address.partition("@")
@@ -323,9 +328,9 @@ def start(lab: Lab) -> MailServers:
     servers = MailServers(root=root)
     try:
         cert, key = _certificate(lab, root)
-        _start_dovecot(lab, root, cert, key)
-        _start_postfix(lab, root, cert, key)
-        _start_radicale(lab, root)
+        servers.processes.append(_start_dovecot(lab, root, cert, key))
+        servers.processes.append(_start_postfix(lab, root, cert, key))
+        servers.processes.append(_start_radicale(lab, root))
         _add_dav_vhost(lab, root, cert, key)
         for port in (*IMAP_PORTS, *POP3_PORTS, *SUBMISSION_PORTS, LMTP_PORT, AUTH_PORT, 5232):
             _wait_port(lab, port, servers)
@@ -336,11 +341,13 @@ def start(lab: Lab) -> MailServers:
 
 
 def stop(lab: Lab, servers: MailServers) -> None:
-    """Stop Postfix (its master forks), then everything else the namespace still runs for
-    us is ended by the lab; remove the directory."""
-    main_cf = servers.root / "postfix" / "etc"
-    if main_cf.exists():
-        lab.ns.run("postfix", "-c", str(main_cf), "stop", timeout=30)
+    """Stop Postfix (``postfix stop``: its master has children of its own), then Dovecot and
+    Radicale, then remove the directory. Whatever is left is killed with the namespace."""
+    postfix = servers.root / "postfix" / "etc"
+    if (postfix / "main.cf").exists():
+        lab.ns.run("postfix", "-c", str(postfix), "stop", timeout=30)
+    for process in reversed(servers.processes):
+        stop_process(process)
     shutil.rmtree(servers.root, ignore_errors=True)
 
 
@@ -353,7 +360,7 @@ def _certificate(lab: Lab, root: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _start_dovecot(lab: Lab, root: Path, cert: Path, key: Path) -> None:
+def _start_dovecot(lab: Lab, root: Path, cert: Path, key: Path) -> subprocess.Popen[bytes]:
     base = root / "dovecot"
     base.mkdir()
     mail = root / "mail"
@@ -366,10 +373,10 @@ def _start_dovecot(lab: Lab, root: Path, cert: Path, key: Path) -> None:
             dir=root, address=ADDRESS, cert=cert, key=key, lmtp=LMTP_PORT, auth=AUTH_PORT
         )
     )
-    lab.ns.spawn(["dovecot", "-F", "-c", str(config)], root / "dovecot.out")
+    return lab.ns.spawn(["dovecot", "-F", "-c", str(config)], root / "dovecot.out")
 
 
-def _start_postfix(lab: Lab, root: Path, cert: Path, key: Path) -> None:
+def _start_postfix(lab: Lab, root: Path, cert: Path, key: Path) -> subprocess.Popen[bytes]:
     etc = root / "postfix" / "etc"
     etc.mkdir(parents=True)
     for sub in ("queue", "data"):
@@ -388,16 +395,16 @@ def _start_postfix(lab: Lab, root: Path, cert: Path, key: Path) -> None:
     )
     (etc / "master.cf").write_text(POSTFIX_MASTER.format(address=ADDRESS))
     (root / "postfix" / "mailboxes").write_text("".join(f"{u} {u}\n" for u in users()))
-    lab.ns.spawn(["postfix", "-c", str(etc), "start-fg"], root / "postfix.out")
+    return lab.ns.spawn(["postfix", "-c", str(etc), "start-fg"], root / "postfix.out")
 
 
-def _start_radicale(lab: Lab, root: Path) -> None:
+def _start_radicale(lab: Lab, root: Path) -> subprocess.Popen[bytes]:
     base = root / "radicale"
     (base / "collections").mkdir(parents=True)
     (base / "users").write_text("".join(f"{u}:{PASSWORD}\n" for u in users()))
     config = base / "config"
     config.write_text(RADICALE_CONF.format(dir=root, listen=RADICALE))
-    lab.ns.spawn(["radicale", "--config", str(config)], root / "radicale.log")
+    return lab.ns.spawn(["radicale", "--config", str(config)], root / "radicale.log")
 
 
 def _add_dav_vhost(lab: Lab, root: Path, cert: Path, key: Path) -> None:

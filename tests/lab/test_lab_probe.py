@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.lab.mailservers import MailServers
 from tests.lab.variants import SERVED
 from tests.lab.variants import Variant
 from tests.servers import ROOT
+from tests.servers import to_toml
 
 pytestmark = pytest.mark.lab
 
@@ -56,3 +58,60 @@ def test_probe_text_output_on_the_dav_variant(lab: Lab, mail: MailServers) -> No
     for path in ("/dav/calendars/", "/dav/contacts/"):
         assert f"OPTIONS https://mail.dav.lab.test{path} -> 200" in output
         assert f"PROPFIND https://mail.dav.lab.test{path} -> 401" in output
+
+
+#: Records that point at the lab's real servers the wrong way: each the commonest field
+#: fault, a port that does not do what the record advertises.
+WRONG_ZONE = """\
+$ORIGIN wrong.lab.test.
+$TTL 300
+@ SOA ns.lab.test. hostmaster.lab.test. 1 3600 600 86400 60
+@ NS ns.lab.test.
+; implicit TLS advertised on Dovecot's STARTTLS port: the server greets in clear
+_imaps._tcp SRV 0 1 143 imap.lab.test.
+; POP3S on a port where nothing listens
+_pop3s._tcp SRV 0 1 996 imap.lab.test.
+; implicit TLS advertised on Postfix's STARTTLS port
+_submissions._tcp SRV 0 1 587 smtp.lab.test.
+; CalDAV at a path of the autoconfig host, which is no DAV server
+_caldavs._tcp SRV 0 1 443 autoconfig.lab.test.
+_caldavs._tcp TXT "path=/dav/"
+"""
+
+
+def test_probe_names_each_wrong_port_on_the_real_servers(
+    lab: Lab, mail: MailServers, tmp_path: Path
+) -> None:
+    """Records from a zone file aimed at the real Dovecot, Postfix and nginx the wrong way:
+    every server gets its own finding, and the exit status is 1."""
+    zone = tmp_path / "wrong.lab.test.zone"
+    zone.write_text(WRONG_ZONE)
+    config = tmp_path / "wrong.toml"
+    config.write_text(
+        to_toml(
+            {
+                "dns": {
+                    "zone_files": [str(zone)],
+                    "nameservers": ["127.0.0.1"],
+                    "trusted_target_suffixes": ["lab.test"],
+                },
+                "domains": {"wrong.lab.test": {}},
+            }
+        )
+    )
+    done = lab.ns.run(
+        sys.executable, "-m", "autoconf", "check", "--probe", "--json", "--cafile",
+        str(lab.ca_pem), "--config", str(config), "--timeout", "5", "wrong.lab.test",
+        timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    probes = {
+        (p["protocol"], p["port"]): [f["code"] for f in p["findings"] if f["severity"] == "error"]
+        for p in json.loads(done.stdout)["probes"]
+    }
+    assert probes == {
+        ("imap", 143): ["tls-failed"],
+        ("pop3", 996): ["connect-failed"],
+        ("smtp", 587): ["tls-failed"],
+        ("caldav", 443): ["dav-not-dav", "dav-no-dav-header"],
+    }, done.stdout

@@ -33,6 +33,8 @@ from autoconf.probe import MAX_LINE
 from autoconf.probe import ProbeOptions
 from autoconf.probe import ServerProbe
 from autoconf.probe import probe_server
+from tests.conftest import ZONE_FILE
+from tests.conftest import config
 from tests.knot import Knot
 from tests.knot import free_port
 from tests.mail_servers import Conversation
@@ -471,3 +473,14 @@ def test_the_app_never_loads_the_probe() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "False"
+
+
+def test_check_probe_with_nothing_to_probe_fails(tmp_path: Path) -> None:
+    """A domain without usable records: nothing to probe is not a pass."""
+    path = tmp_path / "autoconf.toml"
+    path.write_text(to_toml(config(zone_files=[str(ZONE_FILE)])))
+    result = CliRunner().invoke(
+        main, ["check", "--probe", "--config", str(path), "none.example.test"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "No servers to probe." in result.output

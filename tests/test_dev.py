@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ apt-get() {
             ln -s /lib/systemd/system/fake.service "$systemd_dir/multi-user.target.wants/"
             ln -s /etc/init.d/fake "$RC2/S01fake"
             if [ "$INSTALL_DOES" = fail ]; then return 100; fi
-            if [ "$INSTALL_DOES" = interrupt ]; then kill -INT $$; fi
+            if [[ "$INSTALL_DOES" == SIG* ]]; then kill -s "${INSTALL_DOES#SIG}" $$; fi
             ;;
     esac
 }
@@ -117,7 +118,16 @@ def dev_command(
 def run_dev(sandbox: Path, packages: str, **options: Any) -> Run:
     """Run :func:`dev_command` to the end."""
     command, env = dev_command(sandbox, packages, **options)
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # As at a terminal: a shell cannot trap a signal it inherits ignored, and a
+        # background job (`pytest &` from a script) inherits SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     calls = (sandbox / "calls").read_text().splitlines()
     return Run(done.returncode, done.stderr, calls, sandbox / "sbin" / "policy-rc.d")
 
@@ -185,10 +195,14 @@ def test_failed_install_puts_policy_back(sandbox: Path, before: str | None) -> N
 
 
 @pytest.mark.parametrize("before", [ORIGINAL_POLICY, None], ids=["host-policy", "no-policy"])
-def test_interrupted_install_puts_policy_back(sandbox: Path, before: str | None) -> None:
-    """Ctrl-C during apt-get: ./dev exits 130 with the host's policy-rc.d restored."""
-    run = run_dev(sandbox, LIST, policy=before, install_does="interrupt")
-    assert run.status == 130
+@pytest.mark.parametrize(("signal_name", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupted_install_puts_policy_back(
+    sandbox: Path, before: str | None, signal_name: str, status: int
+) -> None:
+    """Ctrl-C (or a TERM) during apt-get: ./dev exits 128 + the signal number with the
+    host's policy-rc.d restored."""
+    run = run_dev(sandbox, LIST, policy=before, install_does=signal_name)
+    assert run.status == status, run.stderr
     if before is None:
         assert not run.policy.exists()
     else:

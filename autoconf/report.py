@@ -352,9 +352,9 @@ def format_report(report: Report) -> str:
     if report.error:
         lines.append(f"DNS error: {report.error}")
     lines += ["", "Settings (in the order clients are told):"]
-    lines += [_server_line(s) for s in report.servers] or ["  (none)"]
+    lines += _table([_server_row(s) for s in report.servers]) or ["  (none)"]
     lines += ["", "Records seen:"]
-    lines += [_record_line(r) for r in report.records]
+    lines += _table([_record_row(r) for r in report.records])
     if report.dropped:
         lines += ["", "Dropped:"]
         lines += [
@@ -363,25 +363,36 @@ def format_report(report: Report) -> str:
             for d in report.dropped
         ]
     lines += ["", "Findings:"]
-    lines += [_finding_line(f) for f in report.findings] or ["  (none)"]
+    lines += _table([_finding_row(f) for f in report.findings]) or ["  (none)"]
     lines += ["", "OK" if report.ok else "PROBLEMS FOUND"]
     return "\n".join(lines)
 
 
-def _server_line(s: Server) -> str:
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as indented lines, each column as wide as its widest cell and a column empty in
+    every row left out: a DAV URL or a long record name moves its column for every row,
+    never one line."""
+    if not rows:
+        return []
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return [
+        "  " + " ".join(c.ljust(w) for c, w in zip(row, widths, strict=True) if w).rstrip()
+        for row in rows
+    ]
+
+
+def _server_row(s: Server) -> tuple[str, ...]:
     where = s.url if s.protocol in DAV_PROTOCOLS else f"{s.host}:{s.port}"
-    return (
-        f"  {s.protocol.value:<8} {where:<40} {s.security.value:<9} "
-        f"from {s.label} (priority {s.priority}, weight {s.weight})"
-    )
+    origin = f"from {s.label} (priority {s.priority}, weight {s.weight})"
+    return (s.protocol.value, where, s.security.value, origin)
 
 
-def _record_line(r: RRset) -> str:
+def _record_row(r: RRset) -> tuple[str, ...]:
     detail = "; ".join(record_data(r)) or r.error
-    ad = " authenticated" if r.authenticated else ""
-    return f"  {r.name:<40} {r.rdtype:<5} {r.status.value:<8} ttl={r.ttl}{ad} {detail}"
+    ad = "authenticated" if r.authenticated else ""
+    return (r.name, r.rdtype, r.status.value, f"ttl={r.ttl}", ad, detail)
 
 
-def _finding_line(f: Finding) -> str:
+def _finding_row(f: Finding) -> tuple[str, ...]:
     ref = f" [{f.reference}]" if f.reference else ""
-    return f"  {f.severity:<7} {f.code}: {f.message}{ref}"
+    return (f.severity, f"{f.code}: {f.message}{ref}")

@@ -23,6 +23,7 @@ from autoconf.config import settings_from_mapping
 from autoconf.metrics import Metrics
 from autoconf.model import RecordSource
 from autoconf.service import Discoverer
+from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
 from autoconf.templating import templates_dir
@@ -63,11 +64,15 @@ def create_app(
     # Werkzeug's form parser limits as well; nothing here reads forms, but be strict.
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.http.max_body_bytes
     metrics = Metrics()
+    source = source or make_source(settings.dns, metrics.observe_dns)
+    warning = dnssec_warning(settings.dns, source)
+    if warning:
+        log.warning("%s", warning)
     app.extensions[EXTENSION] = State(
         settings=settings,
         discoverer=Discoverer(
             settings,
-            source or make_source(settings.dns, metrics.observe_dns),
+            source,
             clock=clock or time.monotonic,
             observer=_cache_observer(metrics),
             on_domain=requestlog.note_domain,

@@ -194,6 +194,14 @@ class ProviderCache:
                 return f"stale in this worker for {int(-left)} s (refresh pending or failing)"
             return "expired in this worker"
 
+    def servable(self) -> bool:
+        """Whether this worker holds settings for some domain that it would answer with
+        now: fresh, or expired but within ``stale_if_error``. Read-only, like :meth:`peek`,
+        and never waits for DNS (readiness probes ask it)."""
+        now = self._clock()
+        with self._lock:
+            return any(self._within_stale_window(slot, now) for slot in self._slots.values())
+
     def get(self, domain: str) -> Served:
         """The provider for ``domain``, loading it when there is no usable entry.
 
@@ -300,9 +308,15 @@ class ProviderCache:
         self.loads += 1
         slot.provider = provider
         slot.version = next(self._versions)
-        slot.expires_at = now + self.policy.lifetime(provider)
+        lifetime = self.policy.lifetime(provider)
+        slot.expires_at = now + lifetime
         slot.trouble = None
         self._reinsert(domain, slot)
+        if lifetime > 0:
+            # The loading request gets the whole lifetime. Not via _served: in floating
+            # point (now + lifetime) - now may fall just short (1000.1 + 60 - 1000.1 is
+            # 59.99999999999989), and int() would announce a second less.
+            return Served(provider=provider, version=slot.version, max_age=lifetime)
         return self._served(slot, now)
 
     def _failed(self, domain: str, slot: _Slot, exc: DnsUnavailableError) -> Served | None:

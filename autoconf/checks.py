@@ -9,22 +9,61 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 
 from autoconf.model import Finding
+from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Question
 from autoconf.model import RRset
 from autoconf.model import Status
+from autoconf.names import host_name_problem
+from autoconf.names import is_subdomain
+from autoconf.names import shown
+
+#: Targets the diagnostics page asks a CNAME question about, per load of the settings: a
+#: domain may publish thousands of SRV targets, and each would be one more query for
+#: anyone who opens the page. ``mail-autoconf check`` asks about every target.
+PAGE_TARGET_CHECKS = 8
+#: Names only linted, asked besides the target CNAMEs.
+LINT_LABELS = ("_autodiscover", "_smtps")
 
 
-def extra_questions(provider: Provider) -> tuple[Question, ...]:
-    """CNAME questions for every served target, plus the labels only linted."""
-    domain = provider.domain
-    targets = sorted({s.host for servers in provider.servers.values() for s in servers})
+def served_targets(provider: Provider) -> tuple[str, ...]:
+    """Every served SRV target once, in the order clients are told: incoming, outgoing,
+    CalDAV, CardDAV (so a capped check covers what clients try first)."""
+    servers = (
+        *provider.incoming,
+        *provider.outgoing,
+        *provider.of(Protocol.CALDAV),
+        *provider.of(Protocol.CARDDAV),
+    )
+    return tuple(dict.fromkeys(s.host for s in servers))
+
+
+def extra_questions(
+    provider: Provider, targets: Sequence[str] | None = None
+) -> tuple[Question, ...]:
+    """CNAME questions for ``targets`` (default: every served target), plus the labels only
+    linted."""
+    checked = served_targets(provider) if targets is None else targets
     return (
-        *((f"{target}.", "CNAME") for target in targets),
-        (f"_autodiscover._tcp.{domain}.", "SRV"),
-        (f"_smtps._tcp.{domain}.", "SRV"),
+        *((f"{target}.", "CNAME") for target in checked),
+        *((f"{label}._tcp.{provider.domain}.", "SRV") for label in LINT_LABELS),
+    )
+
+
+def unchecked_finding(unchecked: Sequence[str], checked: int) -> Finding:
+    """Says which targets were not asked about (the page's cap), naming the first few."""
+    shown = ", ".join(unchecked[:10])
+    more = f" and {len(unchecked) - 10} more" if len(unchecked) > 10 else ""
+    return Finding(
+        severity="info",
+        code="targets-not-checked",
+        message=f"{len(unchecked)} of {len(unchecked) + checked} SRV targets were not checked "
+        f"for CNAME (this page asks about the first {checked} in the order clients are "
+        f"told; 'mail-autoconf check' asks about all): {shown}{more}",
+        reference="RFC 2782",
     )
 
 
@@ -67,8 +106,16 @@ def _autodiscover_findings(domain: str, rrset: RRset) -> Iterable[Finding]:
         )
         return
     for record in rrset.srv:
-        inside = record.target == domain or record.target.endswith("." + domain)
-        if record.target and not inside:
+        problem = host_name_problem(record.target) if record.target else ""
+        if problem:
+            yield Finding(
+                severity="warning",
+                code="autodiscover-bad-target",
+                message=f"_autodiscover._tcp target '{shown(record.target)}' is not a host "
+                f"name ({problem})",
+                reference="RFC 2782, RFC 1123 §2.1",
+            )
+        elif record.target and not is_subdomain(record.target, domain):
             yield Finding(
                 severity="warning",
                 code="autodiscover-outside",

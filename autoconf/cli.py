@@ -19,7 +19,6 @@ from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.discovery import SERVICES
-from autoconf.discovery import is_context_path
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.livecheck import Agreement
@@ -27,6 +26,8 @@ from autoconf.livecheck import Fetcher
 from autoconf.livecheck import Outcome
 from autoconf.livecheck import check_live
 from autoconf.livecheck import format_outcomes
+from autoconf.model import RecordSource
+from autoconf.names import is_context_path
 from autoconf.probe import ProbeOptions
 from autoconf.probe import format_probes
 from autoconf.probe import probe_servers
@@ -62,24 +63,47 @@ def _load(config_path: str | None) -> Settings:
         raise click.ClickException(f"configuration error: {exc.detail}") from None
 
 
+def _source(settings: Settings) -> RecordSource:
+    """The record source; a broken zone file is one line naming the file and line."""
+    from autoconf.sources import make_source
+
+    try:
+        return make_source(settings.dns)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc.detail}") from None
+
+
 @main.command()
 @click.option(
     "--bind",
     "-b",
-    default="127.0.0.1:8000",
-    show_default=True,
-    help="Address to listen on (HOST:PORT or unix:PATH).",
+    help="Address to listen on (HOST:PORT or unix:PATH)  [default: $AUTOCONF_BIND, else "
+    "127.0.0.1:8000]",
 )
-@click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(1, 64),
+    help="Worker processes  [default: $AUTOCONF_WORKERS, else 2 x CPUs, 2..16]",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 32),
+    help="Threads per worker  [default: $AUTOCONF_THREADS, else 4]",
+)
 @config_option
-def serve(bind: str, workers: int, threads: int, config_path: str | None) -> None:
-    """Run the service under gunicorn (never a development server)."""
+def serve(
+    bind: str | None, workers: int | None, threads: int | None, config_path: str | None
+) -> None:
+    """Run the service under gunicorn with the shipped settings (never a development
+    server): exactly `gunicorn -c python:autoconf.gunicorn_conf autoconf.wsgi:app`, the
+    options passed as the environment variables it reads."""
     import os
 
     from autoconf.server import run
 
-    _load(config_path)  # fail here, with the key named, not inside every worker
+    # Fail here, with the key (or zone file and line) named, not inside every worker.
+    _source(_load(config_path))
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     run(bind=bind, workers=workers, threads=threads)
@@ -161,9 +185,13 @@ def check(
         address, domain = parse_target(target)
     except InvalidAddressError as exc:
         raise click.BadParameter(exc.detail, param_hint="TARGET") from None
-    from autoconf.sources import make_source
+    from autoconf.sources import dnssec_warning
 
-    report = build_report(Discoverer(settings, make_source(settings.dns)), domain)
+    source = _source(settings)
+    warning = dnssec_warning(settings.dns, source)
+    if warning:  # on stderr, so --json output stays one JSON document
+        click.echo(f"warning: {warning}", err=True)
+    report = build_report(Discoverer(settings, source), domain)
     if probe:
         _probe(report, settings, ProbeOptions(timeout=timeout, cafile=cafile), as_json)
     if url is None:

@@ -26,8 +26,10 @@ from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
+from autoconf.names import host_name_problem
 from autoconf.signing import Signer
 from autoconf.signing import load_signer
 
@@ -65,6 +67,7 @@ _DOMAIN_KEYS = {
     "username": "%EMAILADDRESS%",
     "authentication": "password-cleartext",
     "activesync_url": "",
+    "alias_login": "primary",
 }
 _MOBILECONFIG_KEYS = {
     "sign_cert": "",
@@ -78,13 +81,23 @@ _TOP_KEYS = {"dns", "http", "cache", "diagnostics", "logging", "domains", "mobil
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneFile:
+    """One entry of ``dns.zone_files``: a zone file and, when the file does not state it,
+    the zone's origin (the name a DNS server's own configuration would give it)."""
+
+    path: Path
+    #: A-label without the trailing dot; "" = taken from the file ($ORIGIN or the SOA owner).
+    origin: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSettings:
     """Where DNS answers come from and which SRV targets are trusted."""
 
     nameservers: tuple[tuple[str, int], ...] = ()
     timeout: float = 2.0
-    zone_files: tuple[Path, ...] = ()
+    zone_files: tuple[ZoneFile, ...] = ()
     trust: TrustPolicy = field(default_factory=TrustPolicy)
 
 
@@ -100,7 +113,7 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """How the entry points (``mail-autoconf serve``, ``wsgi.py``) log."""
+    """How the service (``autoconf.wsgi``, run by ``mail-autoconf serve``) logs."""
 
     #: "json": one object per line (production); "text": for a developer's terminal.
     format: str = "json"
@@ -305,9 +318,9 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
     timeout = table["timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (0 < timeout <= 30):
         raise ConfigError("dns.timeout: must be a number of seconds in (0, 30]")
-    zone_files = tuple(base_dir / p for p in _strings(table, "zone_files", "dns"))
+    zone_files = _zone_files(table["zone_files"], base_dir)
     suffixes = tuple(
-        _domain(s, "dns.trusted_target_suffixes")
+        _host_name(s, "dns.trusted_target_suffixes")
         for s in _strings(table, "trusted_target_suffixes", "dns")
     )
     if not isinstance(table["dnssec"], bool):
@@ -318,6 +331,43 @@ def _dns(table: Mapping[str, Any], base_dir: Path) -> DnsSettings:
         zone_files=zone_files,
         trust=TrustPolicy(trusted_suffixes=suffixes, accept_dnssec=table["dnssec"]),
     )
+
+
+_ZONE_FILE_KEYS = {"file", "origin"}
+_ZONE_FILES_SHAPE = 'a list of file names or { file = "...", origin = "..." } tables'
+
+
+def _zone_files(value: Any, base_dir: Path) -> tuple[ZoneFile, ...]:
+    """``["a.zone", { file = "db.example", origin = "example.org" }, ...]``; paths relative
+    to ``base_dir``. The origin is only needed for a file that does not state its own."""
+    where = "dns.zone_files"
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be {_ZONE_FILES_SHAPE}")
+    entries: list[ZoneFile] = []
+    seen: dict[Path, str] = {}
+    for raw in value:
+        if isinstance(raw, str):
+            name, origin = raw, ""
+        elif isinstance(raw, Mapping):
+            _known(raw, _ZONE_FILE_KEYS, where)
+            file = raw.get("file")
+            if not isinstance(file, str):
+                raise ConfigError(f'{where}: every table needs file = "<path>"')
+            name = file
+            origin = _domain(raw["origin"], f"{where}: origin of {name}") if "origin" in raw else ""
+        else:
+            raise ConfigError(f"{where}: must be {_ZONE_FILES_SHAPE}")
+        if not name.strip():
+            raise ConfigError(f"{where}: empty file name")
+        path = base_dir / name
+        # Two spellings (or symlinks) of one file would load one zone twice.
+        key = path.resolve()
+        if key in seen:
+            same = "is listed twice" if seen[key] == name else f"is the same file as {seen[key]}"
+            raise ConfigError(f"{where}: {name} {same}")
+        seen[key] = name
+        entries.append(ZoneFile(path, origin))
+    return tuple(entries)
 
 
 def _cache(table: Mapping[str, Any]) -> CachePolicy:
@@ -388,10 +438,11 @@ def _profile(name: str, raw: Any, where: str) -> DomainProfile:
         authentication=_choice(Authentication, table["authentication"], f"{where}.authentication"),
         aliases=aliases,
         activesync_url=_https_url(table["activesync_url"], f"{where}.activesync_url"),
+        alias_login=_choice(AliasLogin, table["alias_login"], f"{where}.alias_login"),
     )
 
 
-_E = TypeVar("_E", Username, Authentication)
+_E = TypeVar("_E", Username, Authentication, AliasLogin)
 
 
 def _choice(enum: type[_E], value: Any, where: str) -> _E:
@@ -431,6 +482,16 @@ def _domain(value: Any, where: str) -> str:
         return parse_domain(value)
     except InvalidAddressError as exc:
         raise ConfigError(f"{where}: {exc.detail}") from None
+
+
+def _host_name(value: Any, where: str) -> str:
+    """A domain that SRV targets are compared with: an IDNA 2008 A-label name that is also
+    a host name (LDH labels, not numeric at the end), as every target must be."""
+    domain = _domain(value, where)
+    problem = host_name_problem(domain)
+    if problem:
+        raise ConfigError(f"{where}: {value!r} is not a host name: {problem}")
+    return domain
 
 
 def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:

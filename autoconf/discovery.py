@@ -6,13 +6,13 @@ Pure module (sans-I/O): it names the questions to ask and turns answers into a
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autoconf.errors import DnsUnavailableError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Dropped
 from autoconf.model import Finding
@@ -25,6 +25,10 @@ from autoconf.model import Server
 from autoconf.model import SrvRecord
 from autoconf.model import Status
 from autoconf.model import Username
+from autoconf.names import host_name_problem
+from autoconf.names import is_context_path
+from autoconf.names import is_subdomain
+from autoconf.names import shown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,30 +121,45 @@ class TrustPolicy:
     trusted_suffixes: tuple[str, ...] = ()
     accept_dnssec: bool = False
 
+    def __post_init__(self) -> None:
+        for suffix in self.trusted_suffixes:
+            problem = host_name_problem(suffix)
+            if problem:
+                raise ValueError(f"trusted suffix {suffix!r}: {problem}")
+
     def refusal(self, target: str, domain: str, *, authenticated: bool) -> str:
-        """Why ``target`` may not be served for ``domain``; "" when it may."""
-        if _within(target, domain):
+        """Why ``target`` may not be served for ``domain``; "" when it may.
+
+        Only host names pass (a label such as ``evil.org/`` would move a URL's authority),
+        and they are compared with the domain and the suffixes as DNS names, label by label.
+        """
+        problem = host_name_problem(target)
+        if problem:
+            return f"target is not a host name: {problem}"
+        if is_subdomain(target, domain):
             return ""
-        if any(_within(target, suffix) for suffix in self.trusted_suffixes):
+        if any(is_subdomain(target, suffix) for suffix in self.trusted_suffixes):
             return ""
         if self.accept_dnssec and authenticated:
             return ""
+        # Zone-file answers count as authenticated too, so the fix that always applies is
+        # the suffix list; dnssec = true is only named as the alternative it is.
+        fix = "list its suffix in dns.trusted_target_suffixes to serve it"
         if authenticated:
-            return "target outside the domain (DNSSEC-validated, but dnssec trust is off)"
-        return "target outside the domain and not under a trusted suffix (RFC 6186 §6)"
+            fix += (
+                " (the answer counts as authenticated, from a zone file or with the DNSSEC "
+                "AD bit, so dns.dnssec = true would accept it too)"
+            )
+        return f"target outside the domain and not under a trusted suffix: {fix} (RFC 6186 §6)"
 
     def acceptance(self, target: str, domain: str) -> str:
         """Why a served ``target`` was accepted: the counterpart of :meth:`refusal`."""
-        if _within(target, domain):
+        if is_subdomain(target, domain):
             return f"inside {domain}"
         for suffix in self.trusted_suffixes:
-            if _within(target, suffix):
+            if is_subdomain(target, suffix):
                 return f"under the trusted suffix {suffix}"
         return "outside the domain, accepted on the DNSSEC AD bit"
-
-
-def _within(name: str, suffix: str) -> bool:
-    return name == suffix or name.endswith("." + suffix)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +171,7 @@ class DomainProfile:
     authentication: Authentication = Authentication.PASSWORD_CLEARTEXT
     aliases: tuple[str, ...] = ()
     activesync_url: str = ""
+    alias_login: AliasLogin = AliasLogin.PRIMARY
 
 
 def _sort_key(service: Service, record: SrvRecord) -> tuple[int, int, int, str, int]:
@@ -161,18 +181,6 @@ def _sort_key(service: Service, record: SrvRecord) -> tuple[int, int, int, str, 
     # implicit TLS wins over STARTTLS (RFC 8314 section 3 prefers implicit TLS).
     tls_rank = 0 if service.security is Security.TLS else 1
     return (record.priority, tls_rank, -record.weight, record.target, record.port)
-
-
-#: RFC 3986 section 3.3 "path-absolute" characters (pchar and "/"). TXT data is arbitrary
-#: bytes; anything else (spaces, quotes, CR/LF, "?", "#") could break a Location header or
-#: change the URL's meaning, so such a path is ignored (and linted).
-_CONTEXT_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
-MAX_CONTEXT_PATH = 256
-
-
-def is_context_path(value: str) -> bool:
-    """Whether ``value`` is a usable RFC 6764 context path (an absolute URL path)."""
-    return len(value) <= MAX_CONTEXT_PATH and _CONTEXT_PATH.fullmatch(value) is not None
 
 
 def _txt_paths(rrset: RRset | None) -> list[str]:
@@ -227,7 +235,7 @@ def derive(
                 protocol=service.protocol,
                 # One string per host name, however many cached providers name it: IMAP
                 # and SMTP usually share a host, and hosted domains share their hoster's.
-                host=sys.intern(record.target),
+                host=sys.intern(record.target.lower()),
                 port=record.port,
                 security=service.security,
                 authentication=profile.authentication,
@@ -252,6 +260,7 @@ def derive(
         findings=tuple(lint(domain, answers, servers)),
         ttl=min(ttls, default=0),
         activesync_url=profile.activesync_url,
+        alias_login=profile.alias_login,
     )
 
 
@@ -336,7 +345,27 @@ def lint(
                 "the upgrade; publish the implicit-TLS label too",
                 reference="RFC 8314 §3",
             )
+    yield from _target_findings(domain, answers)
     yield from _dav_findings(domain, answers, servers)
+
+
+def _target_findings(domain: str, answers: Mapping[Question, RRset]) -> Iterable[Finding]:
+    """SRV targets that are not host names: dropped, and an error worth fixing (or a sign
+    that someone forges the domain's answers)."""
+    for service in SERVICES:
+        rrset = answers.get((service.qname(domain), "SRV"))
+        if rrset is None or rrset.status is not Status.ANSWER:
+            continue
+        for record in rrset.srv:
+            problem = "" if record.not_offered else host_name_problem(record.target)
+            if problem:
+                yield Finding(
+                    severity="error",
+                    code="bad-target",
+                    message=f"{service.label}._tcp target '{shown(record.target)}' is not a host "
+                    f"name ({problem}); the record is dropped",
+                    reference="RFC 2782, RFC 1123 §2.1",
+                )
 
 
 def _dav_findings(
@@ -366,3 +395,30 @@ def _dav_findings(
                 f"start at /.well-known/{service.protocol.value} on the SRV target",
                 reference="RFC 6764 §4, §6",
             )
+
+
+def autodiscover_question(domain: str) -> Question:
+    """The SRV question naming a domain's Autodiscover host ([MS-OXDSCLI] 3.1.5.1,
+    ``_autodiscover._tcp``); asked apart from :func:`questions`, and only when needed."""
+    return (f"_autodiscover._tcp.{domain}.", "SRV")
+
+
+def autodiscover_host(domain: str, rrset: RRset | None, policy: TrustPolicy) -> str:
+    """The host (``name`` or ``name:port`` when the port is not 443) of the preferred
+    usable ``_autodiscover._tcp`` record; "" when there is none.
+
+    The target ends up in the URL Outlook is sent to, so it passes the same trust policy
+    as the mail targets: :meth:`TrustPolicy.refusal` admits host names only (LDH labels,
+    compared as DNS names). Records are taken in RFC 2782 order with the same
+    deterministic weight rule as :func:`derive`.
+    """
+    if rrset is None or rrset.status is not Status.ANSWER:
+        return ""
+    for record in sorted(rrset.srv, key=lambda r: (r.priority, -r.weight, r.target, r.port)):
+        if record.not_offered or record.port == 0:
+            continue
+        if policy.refusal(record.target, domain, authenticated=rrset.authenticated):
+            continue
+        host = record.target.lower()
+        return host if record.port == 443 else f"{host}:{record.port}"
+    return ""

@@ -7,6 +7,8 @@ strictly apart from "temporarily failed" (SERVFAIL, REFUSED, timeout).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
 import logging
 import math
@@ -33,8 +35,10 @@ import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 import dns.rdtypes.IN.SRV
 import dns.resolver
+import dns.tokenizer
 import dns.zone
 
+from autoconf.config import ZoneFile
 from autoconf.errors import ConfigError
 from autoconf.model import Question
 from autoconf.model import RRset
@@ -52,6 +56,11 @@ QueryObserver = Callable[[str, RRset, float], None]
 
 
 def _srv(rdata: dns.rdtypes.IN.SRV.SRV) -> SrvRecord:
+    # The target as the attacker wrote it, in presentation form (RFC 1035 section 5.1):
+    # dnspython escapes a "." inside a label as "\." and any octet outside printable ASCII
+    # as "\DDD", so the text is safe to print and cannot pass for another name. Whether it
+    # is a host name at all is the core's decision (autoconf.names): a record with, say,
+    # "evil.org/.victim.test" is dropped there, with the reason shown by check and the page.
     target = rdata.target.to_text(omit_final_dot=True).lower()
     # dnspython renders the root name as "@" relative or "" absolute-without-dot.
     if rdata.target == dns.name.root:
@@ -121,6 +130,11 @@ class LiveSource:
         self._observer = observer
         self._lock = threading.Lock()
         self.queries_sent = 0
+
+    @property
+    def nameservers(self) -> tuple[tuple[str, int], ...]:
+        """The servers asked: the configured ones, else those of /etc/resolv.conf."""
+        return self._nameservers
 
     def ask(self, questions: Sequence[Question]) -> dict[Question, RRset]:
         """Answer all questions at once within one timeout; DNS conditions become
@@ -236,7 +250,7 @@ class _Lookup:
         now = time.monotonic()
         if now >= self._deadline:
             return False
-        due = min(p.sent_at for p in self._pending.values()) + self._share
+        due = min(self._due(p) for p in self._pending.values())
         # poll, not select: a busy worker's descriptors may lie beyond select's 1024.
         poller = select.poll()
         for sock in self._sockets.values():
@@ -257,10 +271,19 @@ class _Lookup:
                 continue  # an ICMP error for one datagram; the others still count
             self._on_datagram(data, sender)
 
+    def _due(self, pending: _Pending) -> float:
+        """When ``pending`` is next handed over: after its server's share of the timeout,
+        or never (the deadline) once it sits at the last server. Without that second case
+        a question handed early to the last server (the first answered SERVFAIL) had its
+        hand-over time in the past, and the loop polled with timeout 0 until the deadline."""
+        if pending.server + 1 < len(self._servers):
+            return pending.sent_at + self._share
+        return self._deadline
+
     def _hand_over(self, now: float) -> None:
         """Questions a server left unanswered for its share of the timeout go to the next."""
         for pending in list(self._pending.values()):
-            if now - pending.sent_at >= self._share and pending.server + 1 < len(self._servers):
+            if pending.server + 1 < len(self._servers) and now >= self._due(pending):
                 pending.server += 1
                 self._send(pending)
 
@@ -362,8 +385,20 @@ class ZoneSource:
     authenticated for the ``dnssec`` trust setting.
     """
 
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self._zones = [_load_zone(path) for path in paths]
+    def __init__(self, files: Sequence[ZoneFile | Path]) -> None:
+        self._zones: list[dns.zone.Zone] = []
+        loaded: dict[dns.name.Name, Path] = {}
+        for entry in files:
+            zone_file = entry if isinstance(entry, ZoneFile) else ZoneFile(entry)
+            zone = load_zone(zone_file)
+            origin = zone.origin or dns.name.root
+            if origin in loaded:
+                raise ConfigError(
+                    f"dns.zone_files: {loaded[origin]} and {zone_file.path} are both the zone "
+                    f"{origin.to_text(omit_final_dot=True)}"
+                )
+            loaded[origin] = zone_file.path
+            self._zones.append(zone)
         self.queries_sent = 0
 
     @property
@@ -424,9 +459,179 @@ def _has_descendants(zone: dns.zone.Zone, qname: dns.name.Name) -> bool:
     return any(n != qname and n.is_subdomain(qname) for n in zone.nodes)
 
 
-def _load_zone(path: Path) -> dns.zone.Zone:
-    origin = path.name.removesuffix(".zone").removesuffix(".db")
+# --- Reading zone files -------------------------------------------------------------------
+#
+# The origin comes from the file, as for any zone file read without a server's zone
+# statement (RFC 1035 section 5.1): the owner of its first record, the SOA, as written
+# absolutely or completed by a $ORIGIN above it. That covers Debian's "$ORIGIN example.org."
+# + "@ SOA", an absolute "example.org. SOA", and BIND's dumps ("$ORIGIN ." + "example.org
+# SOA"). A file that states neither ("@ SOA" alone, its origin living in named.conf) is
+# ambiguous: the configuration names the origin. $INCLUDE is refused (_directive_problem).
+
+#: The directives accepted in a zone file (RFC 1035 section 5.1, BIND's $GENERATE).
+_DIRECTIVES = ("$ORIGIN", "$TTL", "$GENERATE")
+#: The file name dnspython puts in front of its syntax errors ("<name>:<line>: ...").
+_TOKENIZER_NAME = "zone"
+_SOA = dns.rdatatype.SOA
+
+
+def load_zone(zone_file: ZoneFile) -> dns.zone.Zone:
+    """Read and check one zone file: it parses, and has an SOA and NS records at its origin.
+
+    :raises ConfigError: ``dns.zone_files: <path>[ line <n>]: <problem>``, one line, for a
+        file that cannot be read, does not parse, or does not tell its origin.
+    """
+    path = zone_file.path
+    text = _read_text(path)
+    if zone_file.origin:
+        origin = dns.name.from_text(zone_file.origin)
+        zone = _parse(path, text, origin)
+        if zone.get_rdataset(origin, _SOA) is None:
+            stated = ""
+            with contextlib.suppress(ConfigError):
+                stated = f"; the file says {_show(_stated_origin(path, text)[0])}"
+            problem = f"no SOA record at {_show(origin)}, the configured origin{stated}"
+            raise _zone_error(path, problem)
+    else:
+        origin, line = _stated_origin(path, text)
+        zone = _parse(path, text, origin)
+        if zone.get_rdataset(origin, _SOA) is None:
+            problem = "the first record is not the SOA (a zone file starts with its SOA record)"
+            raise _zone_error(path, problem, line)
+    if zone.get_rdataset(origin, dns.rdatatype.NS) is None:
+        raise _zone_error(path, f"no NS records at the origin {_show(origin)}")
+    return zone
+
+
+def _read_text(path: Path) -> str:
     try:
-        return dns.zone.from_file(str(path), origin=origin, relativize=False)
-    except (OSError, dns.exception.DNSException) as exc:
-        raise ConfigError(f"dns.zone_files: cannot load {path}: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _zone_error(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _zone_error(path, "not UTF-8 text", line) from None
+
+
+def _stated_origin(path: Path, text: str) -> tuple[dns.name.Name, int]:
+    """The owner of the file's first record, absolute (as written or through $ORIGIN), and
+    its line; dnspython's tokenizer reads up to that owner and no further."""
+    reading = _Reading(text)
+    tok = dns.tokenizer.Tokenizer(reading, _TOKENIZER_NAME)
+    current: dns.name.Name | None = None
+    try:
+        while True:
+            token = tok.get(want_leading=True)
+            if token.is_eof():
+                raise _zone_error(path, "no records")
+            if token.is_eol():
+                continue
+            directive = token.value.upper() if token.is_identifier() else ""
+            if token.is_whitespace():  # no owner: the current origin (RFC 1035 5.1)
+                if tok.get().is_eol_or_eof():
+                    continue
+                owner, written = current, "(none)"
+            elif directive == "$ORIGIN":
+                current = tok.get_name(current)
+                tok.get_eol()
+                continue
+            elif directive == "$TTL":
+                tok.get_remaining()
+                continue
+            elif directive.startswith("$"):
+                raise _zone_error(path, _directive_problem(directive), reading.line)
+            else:
+                owner, written = tok.as_name(token, current), token.value
+            break
+    except dns.exception.DNSException as exc:
+        raise _zone_error(path, _without_position(exc), reading.line) from None
+    # The root or a single label: "@" or "mail" with no $ORIGIN, not a mail domain's zone.
+    if owner is None or not owner.is_absolute() or len(owner) < 3:
+        raise _zone_error(
+            path,
+            f"the file does not state its origin (first owner {written!r}, no $ORIGIN "
+            "above it): add '$ORIGIN example.org.' at the top, or configure "
+            f'{{ file = "{path.name}", origin = "example.org" }}',
+            reading.line,
+        )
+    return owner, reading.line
+
+
+def _parse(path: Path, text: str, origin: dns.name.Name) -> dns.zone.Zone:
+    reading = _Reading(text)
+    try:
+        return dns.zone.from_file(
+            reading,
+            origin=origin,
+            relativize=False,
+            filename=_TOKENIZER_NAME,
+            allow_directives=_DIRECTIVES,
+            check_origin=False,
+        )
+    except dns.exception.DNSException as exc:
+        problem = _without_position(exc)
+        if "'$" in problem and "is not allowed" in problem:
+            problem = _directive_problem(problem.split("'")[1])
+        raise _zone_error(path, problem, reading.line) from None
+    except ValueError as exc:
+        # dnspython's transaction refuses an SOA whose owner is not the zone's origin.
+        problem = str(exc)
+        if "non-origin SOA" in problem:
+            problem = f"an SOA record outside the origin {_show(origin)}"
+        raise _zone_error(path, problem, reading.line) from None
+
+
+def _directive_problem(directive: str) -> str:
+    if directive == "$INCLUDE":
+        # Refused: dnspython opens it relative to the process's working directory, and
+        # only the files dns.zone_files lists are read.
+        return "$INCLUDE is not supported: put the included records into the file itself"
+    if directive in _DIRECTIVES:
+        return f"{directive} before the SOA record"
+    return f"unknown directive {directive} (allowed: {', '.join(_DIRECTIVES)})"
+
+
+def _show(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True)
+
+
+class _Reading(io.StringIO):
+    """Zone text for dnspython's tokenizer, which reads it a character at a time.
+
+    It remembers the line of the last character that is not white space: the line a parse
+    error belongs to. dnspython's own count has already moved to the next line when the
+    offending token was the last of its line, and its checks outside the tokenizer (a
+    CNAME beside other data) carry no line at all.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._line = 1
+        self._previous = ""
+        #: Line (1-based) of the last non-white-space character read.
+        self.line = 1
+
+    def read(self, size: int | None = -1) -> str:
+        chunk = super().read(size)
+        for char in chunk:
+            if char == "\r" or (char == "\n" and self._previous != "\r"):
+                self._line += 1  # CR, LF and CRLF end a line, as in dnspython's tokenizer
+            elif not char.isspace():
+                self.line = self._line
+            self._previous = char
+        return chunk
+
+
+def _without_position(exc: Exception) -> str:
+    """dnspython's message without its "<file>:<line>: " prefix (the line is ours)."""
+    text = str(exc) or type(exc).__name__
+    prefix, _, rest = text.partition(": ")
+    name, _, line = prefix.rpartition(":")
+    return rest if name == _TOKENIZER_NAME and line.isdigit() else text
+
+
+def _zone_error(path: Path, problem: str, line: int | None = None) -> ConfigError:
+    where = f"{path} line {line}" if line is not None else f"{path}"
+    return ConfigError(f"dns.zone_files: {where}: {problem}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from lxml import etree
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.clientread import MAX_BODY
 from autoconf.clientread import Answer
@@ -293,17 +294,16 @@ def compare(
     if reading.error:
         return Agreement.ERROR, ()
     differences = (
-        *_compare_server("incoming", provider.incoming[0], reading.incoming, address),
-        *_compare_server("outgoing", provider.outgoing[0], reading.outgoing, address),
+        *_compare_server("incoming", provider, provider.incoming[0], reading.incoming, address),
+        *_compare_server("outgoing", provider, provider.outgoing[0], reading.outgoing, address),
     )
     return (Agreement.DISAGREE if differences else Agreement.AGREE), differences
 
 
-def expected(server: Server, address: Address) -> Seen:
-    """What a client should configure for ``server`` (placeholders substituted)."""
-    username = server.username.value.replace("%EMAILADDRESS%", str(address)).replace(
-        "%EMAILLOCALPART%", address.local_part
-    )
+def expected(provider: Provider, server: Server, address: Address) -> Seen:
+    """What a client should configure for ``server``: the login every format of this
+    service gives ``address`` (:func:`autoconf.logins.login`)."""
+    username = logins.login(provider, server.username, address)
     return Seen(
         protocol=server.protocol.value,
         host=server.host,
@@ -314,10 +314,10 @@ def expected(server: Server, address: Address) -> Seen:
 
 
 def _compare_server(
-    role: str, server: Server, seen: tuple[Seen, ...], address: Address
+    role: str, provider: Provider, server: Server, seen: tuple[Seen, ...], address: Address
 ) -> tuple[Difference, ...]:
     """Compare what the client uses: the first valid server of each direction."""
-    want = expected(server, address)
+    want = expected(provider, server, address)
     if not seen:
         return (Difference(what=role, dns=_describe(want), served="none"),)
     got = seen[0]

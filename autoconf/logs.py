@@ -1,4 +1,4 @@
-"""Structured logs for the entry points (``mail-autoconf serve``, ``wsgi.py``).
+"""Structured logs for the entry point (``autoconf.wsgi``, which ``mail-autoconf serve`` runs).
 
 Library code only calls ``logging.getLogger(__name__)``; handlers are installed here, by
 the programs, never at import. Log lines carry paths, domains and error types, never
@@ -59,8 +59,8 @@ class TextFormatter(logging.Formatter):
 def configure(fmt: str = "json", level: str = "info") -> None:
     """Send the ``autoconf`` loggers to stderr in ``fmt`` ("json" or "text").
 
-    Calling it again replaces the handler (``wsgi.py`` first logs with the defaults, then
-    with what the configuration asks for).
+    Calling it again replaces the handler. ``autoconf.wsgi`` calls it once, with what the
+    configuration asks for, before the application logs anything.
     """
     logger = logging.getLogger("autoconf")
     for handler in [h for h in logger.handlers if getattr(h, "_autoconf", False)]:

@@ -4,17 +4,33 @@ Labels are bounded sets (format, outcome, rdtype, status): never a domain or an 
 for privacy and cardinality (security.md section 5). Under gunicorn each worker writes its
 values to ``$PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` merges them (prometheus-client's
 multiprocess mode); without that variable the app's own registry is exported.
+
+prometheus-client names each process's files after its pid and never removes them, so every
+recycled worker (``max_requests``) would leave its files behind until the scratch tmpfs is
+full. :func:`archive_dead_processes` (run by the gunicorn master when a worker exits) adds a
+dead process's counter and histogram values into one archive file per kind and deletes its
+files: totals keep counting, and the directory holds at most two files per live worker plus
+the archives. Merging and scraping take a lock on the directory, so a scrape never sees a
+value both in the archive and in the dead file, or in neither.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import time
+from collections.abc import Collection
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
 from prometheus_client import Histogram
 from prometheus_client import generate_latest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from autoconf.model import RRset
@@ -88,8 +104,89 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text exposition format, merged across workers in multiprocess mode."""
-        if os.environ.get(MULTIPROC_ENV):
+        directory = os.environ.get(MULTIPROC_ENV)
+        if directory:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return generate_latest(registry)
+            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            with _locked(Path(directory), fcntl.LOCK_SH):
+                return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+#: Kinds whose values from several processes are simply added up by the collector (gauges,
+#: which keep a value per pid or a min/max, are not used by this service and not archived).
+ADDITIVE_KINDS = ("counter", "histogram", "summary")
+#: ``<kind>_<pid>.db``, the name prometheus-client gives each process's file.
+_PROCESS_FILE = re.compile(r"^(counter|histogram|summary)_(\d+)\.db$")
+ARCHIVE = "{kind}_archive.db"
+LOCK_FILE = "archive.lock"  # not *.db: the collector reads every *.db file
+#: How long the master waits for scrapes in progress before leaving the merge for later.
+LOCK_PATIENCE = 2.0
+
+
+@contextmanager
+def _locked(directory: Path, operation: int, patience: float | None = None) -> Iterator[bool]:
+    """flock(2) on the directory's lock file; yields False when ``patience`` ran out."""
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if patience is None:
+            fcntl.flock(fd, operation)
+            yield True
+            return
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, operation | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.01)
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def archive_dead_processes(directory: Path, live: Collection[int]) -> bool:
+    """Add the counter/histogram/summary values of every process not in ``live`` to
+    ``<kind>_archive.db`` and delete that process's files. Returns False (and changes
+    nothing) when scrapes held the lock for longer than :data:`LOCK_PATIENCE`.
+
+    The collector sums these kinds by key across files (histogram buckets are stored per
+    bucket, not cumulated), so summing by key here gives exactly the same totals.
+    """
+    dead: dict[str, list[Path]] = {kind: [] for kind in ADDITIVE_KINDS}
+    for path in directory.iterdir():
+        match = _PROCESS_FILE.match(path.name)
+        if match and int(match[2]) not in live:
+            dead[match[1]].append(path)
+    if not any(dead.values()):
+        return True
+    with _locked(directory, fcntl.LOCK_EX, patience=LOCK_PATIENCE) as acquired:
+        if not acquired:
+            return False
+        for kind, files in dead.items():
+            if files:
+                _fold(directory / ARCHIVE.format(kind=kind), files)
+    return True
+
+
+def _fold(archive: Path, files: list[Path]) -> None:
+    """Rewrite ``archive`` with the sum of its values and ``files``', then drop ``files``."""
+    totals: dict[str, float] = {}
+    for path in [archive, *files] if archive.exists() else files:
+        entries = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+        for key, value, _timestamp, _pos in entries:
+            totals[key] = totals.get(key, 0.0) + value
+    scratch = archive.with_suffix(".tmp")
+    scratch.unlink(missing_ok=True)
+    merged: Any = MmapedDict(str(scratch))  # type: ignore[no-untyped-call]
+    try:
+        for key, value in totals.items():
+            merged.write_value(key, value, 0.0)
+    finally:
+        merged.close()
+    os.replace(scratch, archive)  # atomic: a reader sees the old archive or the new one
+    for path in files:
+        path.unlink()

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from autoconf.names import host_name_problem
+from autoconf.names import is_context_path
+
 
 class Protocol(enum.StrEnum):
     """Services a provider can offer."""
@@ -52,6 +55,21 @@ class Username(enum.StrEnum):
     EMAILLOCALPART = "%EMAILLOCALPART%"
 
 
+class AliasLogin(enum.StrEnum):
+    """The login an address at an alias domain is given (``domains.<d>.alias_login``).
+
+    ``%EMAILADDRESS%`` alone would make ``alice@alias`` log in as ``alice@alias`` in the
+    Thunderbird document and the Apple profile, while POX redirects Outlook to
+    ``alice@primary`` ([MS-OXDSCLI] 3.2.5): one rule for every format instead.
+    """
+
+    #: ``alice@alias`` logs in as ``alice@primary``: what servers that keep one mailbox
+    #: per primary address and accept alias addresses only for delivery authenticate.
+    PRIMARY = "primary"
+    #: ``alice@alias`` logs in as ``alice@alias``: for servers that map alias logins.
+    ADDRESS = "address"
+
+
 class Status(enum.Enum):
     """Outcome of one DNS question."""
 
@@ -66,7 +84,9 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SrvRecord:
-    """One SRV resource record (RFC 2782). ``target`` is "" for the root name "."."""
+    """One SRV resource record (RFC 2782). ``target`` is "" for the root name "."; else the
+    name as the record source read it (DNS presentation form, odd octets escaped), not yet
+    known to be a host name: :mod:`autoconf.discovery` drops those that are not."""
 
     priority: int
     weight: int
@@ -130,9 +150,22 @@ class Server:
     #: CalDAV/CardDAV context path (RFC 6764 section 4); "" when none was published.
     path: str = ""
 
+    def __post_init__(self) -> None:
+        # The parts of every URL and host name a client is told: a host that is not a host
+        # name (``evil.org/.victim.test``) would move the URL's authority elsewhere. The
+        # derivation drops such records first; this makes a bad Server impossible to build.
+        problem = host_name_problem(self.host)
+        if problem:
+            raise ValueError(f"server host {self.host!r}: {problem}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"server port {self.port} out of range")
+        if self.path and not is_context_path(self.path):
+            raise ValueError(f"server path {self.path!r} is not an absolute URL path")
+
     @property
     def url(self) -> str:
-        """The https/http URL of a CalDAV/CardDAV server (its context path).
+        """The https/http URL of a CalDAV/CardDAV server (its context path), built only
+        from the validated host, port and path.
 
         RFC 6764 section 6: without a TXT ``path`` the client starts at the target's
         ``/.well-known/caldav`` (or ``carddav``), not at its root.
@@ -187,6 +220,7 @@ class Provider:
     findings: tuple[Finding, ...] = ()
     ttl: int = 0
     activesync_url: str = ""
+    alias_login: AliasLogin = AliasLogin.PRIMARY
 
     def of(self, protocol: Protocol) -> tuple[Server, ...]:
         """Servers for one protocol (empty when not offered)."""

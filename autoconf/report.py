@@ -1,33 +1,42 @@
-"""What ``mail-autoconf check`` prints and the diagnostics page shows: one report, one builder.
+"""What ``mail-autoconf check`` prints and the diagnostics page shows: one report.
 
-The CLI and the page both call :func:`build_report`, so they cannot disagree about a
-domain. Free of Flask and dnspython: the record source comes in through the
+``check`` calls :func:`build_report` (DNS asked afresh: what DNS says now); the page calls
+:func:`cached_report` (the settings clients get, from this worker's settings cache, with
+the answers that load saw). Both assemble the report the same way, so they cannot disagree
+about the same answers. Free of Flask and dnspython: the record source comes in through the
 :class:`~autoconf.service.Discoverer`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
+from autoconf.checks import PAGE_TARGET_CHECKS
 from autoconf.checks import extra_findings
 from autoconf.checks import extra_questions
+from autoconf.checks import served_targets
+from autoconf.checks import unchecked_finding
 from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
 from autoconf.errors import AutoconfError
+from autoconf.errors import DnsUnavailableError
 from autoconf.model import Dropped
 from autoconf.model import Finding
 from autoconf.model import Protocol
 from autoconf.model import Provider
+from autoconf.model import Question
 from autoconf.model import RRset
 from autoconf.model import Server
 from autoconf.model import SrvRecord
 from autoconf.service import Discoverer
-from autoconf.service import Lookup
 
 
 def parse_target(text: str) -> tuple[Address | None, str]:
@@ -72,7 +81,12 @@ class Report:
     findings: tuple[Finding, ...] = ()
     #: Why no provider could be derived (DNS failure); "" otherwise.
     error: str = ""
+    #: With ``error``: seconds until DNS is asked again (the clients' Retry-After).
+    retry_after: int = 0
     decisions: tuple[Decision, ...] = ()
+    #: False when the settings came from the cache but the answers they were derived from
+    #: are no longer kept (``records`` then only holds the lint answers).
+    answers_kept: bool = True
 
     @property
     def servers(self) -> tuple[Server, ...]:
@@ -81,6 +95,11 @@ class Report:
             return ()
         p = self.provider
         return (*p.incoming, *p.outgoing, *p.of(Protocol.CALDAV), *p.of(Protocol.CARDDAV))
+
+    def login(self, server: Server) -> str:
+        """The login template clients are given for ``server`` (the alias rule applied)."""
+        assert self.provider is not None
+        return logins.template(self.provider, server.username)
 
     @property
     def dropped(self) -> tuple[Dropped, ...]:
@@ -108,6 +127,15 @@ class Report:
         state = "OK" if self.ok else "Problems found"
         return f"{state}: clients are told {_short(first_in)} and {_short(first_out)} ({counts})."
 
+    def public(self) -> Report:
+        """This report for strangers (the public page): DNS error texts reduced to a
+        generic reason, so no resolver address or server detail is shown."""
+        records = tuple(
+            replace(r, error=public_reason(r.error)) if r.error else r for r in self.records
+        )
+        error = public_reason(self.error) if self.error else ""
+        return replace(self, records=records, error=error)
+
     def as_dict(self) -> dict[str, Any]:
         """The ``check --json`` form (a stable, documented shape)."""
         return {
@@ -115,7 +143,7 @@ class Report:
             "served": self.served,
             "primary": self.primary,
             "verdict": self.verdict,
-            "servers": [server_dict(s) for s in self.servers],
+            "servers": [server_dict(s, self.login(s)) for s in self.servers],
             "records": [record_dict(r) for r in self.records],
             "dropped": [dropped_dict(d) for d in self.dropped],
             "findings": [finding_dict(f) for f in self.findings],
@@ -135,11 +163,12 @@ def _counts(findings: tuple[Finding, ...]) -> str:
 
 
 def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = True) -> Report:
-    """Look ``domain`` up afresh (no cache) and lint it.
+    """Look ``domain`` up afresh (no cache) and lint it, every target included: what DNS
+    says now, for ``mail-autoconf check``.
 
     An unserved domain is still looked up with a default profile when ``lint_unserved``
-    (the CLI: an admin preparing a domain); the page passes False so strangers cannot make
-    it query names of their choosing (security.md section 6).
+    (the CLI: an admin preparing a domain); with False it is only reported as not served,
+    so strangers cannot make it query names of their choosing (security.md section 6).
     """
     primary = discoverer.settings.primary_of(domain)
     base = Report(domain=domain, primary=primary or domain, served=primary is not None)
@@ -153,19 +182,81 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
     except AutoconfError as exc:
         return replace(base, findings=head, error=exc.detail)
     extra = discoverer.source.ask(extra_questions(lookup.provider))
-    findings = (*lookup.provider.findings, *extra_findings(lookup.provider, extra))
-    return replace(
-        base,
-        provider=lookup.provider,
-        records=(*lookup.answers.values(), *extra.values()),
-        findings=(*head, *findings),
-        decisions=_decisions(discoverer, lookup),
+    return _assembled(
+        replace(base, findings=head), discoverer, lookup.provider, lookup.answers, extra
     )
 
 
-def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
+def cached_report(discoverer: Discoverer, domain: str) -> Report:
+    """The report for a served ``domain`` from this worker's settings cache: the settings
+    clients get (single-flight, stale-if-error, as for every client endpoint), the answers
+    the load saw while they are kept, and lint answers asked at most once per load and for
+    at most :data:`~autoconf.checks.PAGE_TARGET_CHECKS` targets. A second view of a fresh
+    entry asks DNS nothing. For the diagnostics page; error texts are raw (see
+    :meth:`Report.public`).
+
+    :raises UnknownDomainError: not served (no DNS query made).
+    """
+    primary = discoverer.primary(domain)
+    base = Report(domain=domain, primary=primary, served=True)
+    try:
+        # mail=False: a domain without usable mail servers is diagnosed, not refused.
+        provider = discoverer.served(domain, mail=False).provider
+    except DnsUnavailableError as exc:
+        return replace(base, error=exc.detail, retry_after=exc.retry_after)
+    kept = discoverer.kept(primary, provider)
+    targets = served_targets(provider)
+    checked, unchecked = targets[:PAGE_TARGET_CHECKS], targets[PAGE_TARGET_CHECKS:]
+    lint = kept.lint
+    if lint is None:
+        # Kept for the load, failures included: asking again on every view would let a
+        # stranger turn a failing resolver into a steady stream of queries.
+        lint = kept.lint = discoverer.source.ask(extra_questions(provider, checked))
+    report = _assembled(base, discoverer, provider, kept.answers or {}, lint)
+    if unchecked:
+        findings = (*report.findings, unchecked_finding(unchecked, len(checked)))
+        report = replace(report, findings=findings)
+    return replace(report, answers_kept=kept.answers is not None)
+
+
+def _assembled(
+    base: Report,
+    discoverer: Discoverer,
+    provider: Provider,
+    answers: Mapping[Question, RRset],
+    extra: Mapping[Question, RRset],
+) -> Report:
+    """``base`` (with its leading findings) completed from a provider, the answers it
+    was derived from and the lint answers."""
+    findings = (*provider.findings, *extra_findings(provider, extra))
+    return replace(
+        base,
+        provider=provider,
+        records=(*answers.values(), *extra.values()),
+        findings=(*base.findings, *findings),
+        decisions=_decisions(discoverer, provider),
+    )
+
+
+#: The only DNS failure reasons strangers are told (RFC 1035 section 4.1.1 RCODE names and
+#: the timeout), in this order; anything else is "no usable answer".
+_PUBLIC_REASONS = (
+    (re.compile(r"\btime(?:out|d out)\b", re.IGNORECASE), "timeout"),
+    (re.compile(r"\bSERVFAIL\b"), "server failure (SERVFAIL)"),
+    (re.compile(r"\bREFUSED\b"), "refused (REFUSED)"),
+)
+
+
+def public_reason(error: str) -> str:
+    """A DNS error text reduced to generic reasons ("timeout", "server failure
+    (SERVFAIL)", "refused (REFUSED)"): the texts of the record source name resolver
+    addresses and ports, which the public page must not show (SECURITY.md)."""
+    reasons = [reason for pattern, reason in _PUBLIC_REASONS if pattern.search(error)]
+    return ", ".join(reasons) or "no usable answer"
+
+
+def _decisions(discoverer: Discoverer, provider: Provider) -> tuple[Decision, ...]:
     """Kept records (with the trust rule that admitted them), then dropped ones."""
-    provider = lookup.provider
     policy = discoverer.settings.dns.trust
     kept = (
         Decision(
@@ -184,15 +275,15 @@ def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
     return (*kept, *dropped)
 
 
-def server_dict(server: Server) -> dict[str, Any]:
-    """JSON form of one served server."""
+def server_dict(server: Server, login: str) -> dict[str, Any]:
+    """JSON form of one served server; ``login`` is its login template."""
     return {
         "protocol": server.protocol.value,
         "host": server.host,
         "port": server.port,
         "security": server.security.value,
         "authentication": server.authentication.value,
-        "username": server.username.value,
+        "username": login,
         "label": server.label,
         "priority": server.priority,
         "weight": server.weight,
@@ -261,9 +352,9 @@ def format_report(report: Report) -> str:
     if report.error:
         lines.append(f"DNS error: {report.error}")
     lines += ["", "Settings (in the order clients are told):"]
-    lines += [_server_line(s) for s in report.servers] or ["  (none)"]
+    lines += _table([_server_row(s) for s in report.servers]) or ["  (none)"]
     lines += ["", "Records seen:"]
-    lines += [_record_line(r) for r in report.records]
+    lines += _table([_record_row(r) for r in report.records])
     if report.dropped:
         lines += ["", "Dropped:"]
         lines += [
@@ -272,25 +363,36 @@ def format_report(report: Report) -> str:
             for d in report.dropped
         ]
     lines += ["", "Findings:"]
-    lines += [_finding_line(f) for f in report.findings] or ["  (none)"]
+    lines += _table([_finding_row(f) for f in report.findings]) or ["  (none)"]
     lines += ["", "OK" if report.ok else "PROBLEMS FOUND"]
     return "\n".join(lines)
 
 
-def _server_line(s: Server) -> str:
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as indented lines, each column as wide as its widest cell and a column empty in
+    every row left out: a DAV URL or a long record name moves its column for every row,
+    never one line."""
+    if not rows:
+        return []
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return [
+        "  " + " ".join(c.ljust(w) for c, w in zip(row, widths, strict=True) if w).rstrip()
+        for row in rows
+    ]
+
+
+def _server_row(s: Server) -> tuple[str, ...]:
     where = s.url if s.protocol in DAV_PROTOCOLS else f"{s.host}:{s.port}"
-    return (
-        f"  {s.protocol.value:<8} {where:<40} {s.security.value:<9} "
-        f"from {s.label} (priority {s.priority}, weight {s.weight})"
-    )
+    origin = f"from {s.label} (priority {s.priority}, weight {s.weight})"
+    return (s.protocol.value, where, s.security.value, origin)
 
 
-def _record_line(r: RRset) -> str:
+def _record_row(r: RRset) -> tuple[str, ...]:
     detail = "; ".join(record_data(r)) or r.error
-    ad = " authenticated" if r.authenticated else ""
-    return f"  {r.name:<40} {r.rdtype:<5} {r.status.value:<8} ttl={r.ttl}{ad} {detail}"
+    ad = "authenticated" if r.authenticated else ""
+    return (r.name, r.rdtype, r.status.value, f"ttl={r.ttl}", ad, detail)
 
 
-def _finding_line(f: Finding) -> str:
+def _finding_row(f: Finding) -> tuple[str, ...]:
     ref = f" [{f.reference}]" if f.reference else ""
-    return f"  {f.severity:<7} {f.code}: {f.message}{ref}"
+    return (f.severity, f"{f.code}: {f.message}{ref}")

@@ -1,43 +1,54 @@
-"""Run the app under gunicorn from the CLI (gunicorn >= 23: request-smuggling fixes)."""
+"""How the service runs in production: one gunicorn command, a few environment knobs.
+
+Every way of running the service is this command, with its settings in the package
+(:mod:`autoconf.gunicorn_conf`) and the application in :mod:`autoconf.wsgi`::
+
+    gunicorn -c python:autoconf.gunicorn_conf autoconf.wsgi:app
+
+``mail-autoconf serve`` replaces itself with exactly that command (same process, so systemd's
+notify socket and signals reach gunicorn), its flags passed as the environment variables the
+settings read; a deployment sets the same variables. Nothing else differs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from collections.abc import Mapping
+from typing import NoReturn
 
-from gunicorn.app.base import BaseApplication
+BIND_ENV = "AUTOCONF_BIND"
+WORKERS_ENV = "AUTOCONF_WORKERS"
+THREADS_ENV = "AUTOCONF_THREADS"
+CLIENT_TIMEOUT_ENV = "AUTOCONF_CLIENT_TIMEOUT"
 
-
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from autoconf import create_app
-        from autoconf.logs import configure
-
-        configure()
-        app = create_app()
-        settings = app.extensions["autoconf"].settings.logging
-        configure(settings.format, settings.level)
-        return app
+GUNICORN_CONFIG = "python:autoconf.gunicorn_conf"
+WSGI_APP = "autoconf.wsgi:app"
 
 
-def run(*, bind: str, workers: int, threads: int) -> None:
-    """Serve until interrupted. Access log: the path only, never the query string."""
-    _Gunicorn(
-        {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": "-",
-            # %(U)s is the path without the query string (security.md section 5).
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-            "timeout": 30,
-        }
-    ).run()
+def env_int(
+    name: str, default: int, *, low: int, high: int, environ: Mapping[str, str] | None = None
+) -> int:
+    """An integer knob from the environment, refused (ValueError) outside ``low..high``."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return default
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def command() -> list[str]:
+    """The gunicorn command line, run by this interpreter."""
+    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, WSGI_APP]
+
+
+def run(*, bind: str | None, workers: int | None, threads: int | None) -> NoReturn:
+    """Become gunicorn with the shipped settings; ``None`` leaves a knob to the environment."""
+    env = dict(os.environ)
+    for name, value in ((BIND_ENV, bind), (WORKERS_ENV, workers), (THREADS_ENV, threads)):
+        if value is not None:
+            env[name] = str(value)
+    argv = command()
+    os.execve(argv[0], argv, env)

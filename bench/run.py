@@ -1,6 +1,6 @@
 """Side-by-side benchmark (issue 6): autoconf against its floors and automx2, one table.
 
-    .venv/bin/python bench/run.py [--duration 10] [--domains 100000] [--no-automx2]
+    .venv/bin/python bench/run.py [--duration 10] [--domains 100000] [--no-automx2] [--no-nginx]
 
 Loopback only. Starts Knot DNS with a generated zone of ``--domains`` mail domains
 (``d<N>.bench.test``, each with ``_imaps`` and ``_submissions`` SRV records), then runs
@@ -12,6 +12,9 @@ after a 1 s warm-up:
 - Flask floor: a Flask view answering the same bytes;
 - autoconf Thunderbird GET with a warm cache, and cold (every request a new domain);
 - autoconf POX POST, when the Autodiscover endpoint exists;
+- the shipped nginx vhost with its cache in front of the warm server, over TLS (a new
+  address at the warm domain per request), beside the same nginx serving the document as
+  a static file over TLS (bench/nginx_front.py); skipped with ``--no-nginx``;
 - automx2 (from PyPI, in a side venv, seeded through its /initdb/ with the same servers).
 
 It also measures in-process cost per request (Werkzeug test client, no sockets), the cold
@@ -44,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
+import nginx_front  # noqa: E402
+
 from tests.knot import Knot  # noqa: E402
 from tests.knot import free_port  # noqa: E402
 
@@ -51,6 +56,8 @@ ZONE = "bench.test"
 WARM = f"d0.{ZONE}"
 WARM_TB = "autoconf Thunderbird GET, warm"
 WARM_POX = "autoconf POX POST, warm"
+NGINX_STATIC = "nginx static file (TLS)"
+NGINX_CACHED = "nginx cache, Thunderbird GET (TLS)"
 AUTOMX2_TB = "automx2 Thunderbird GET"
 AUTOMX2_POX = "automx2 POX POST"
 TB_PATH = "/mail/config-v1.1.xml?emailaddress=alice@{domain}"
@@ -435,6 +442,7 @@ def measure_all(
                     inproc=lambda: inproc(py, "wsgi:app", POX_PATH, ours, *pox_args),
                 )
             )
+        cases += nginx_cases(args, work, stack, warm_url, Path(floors["BENCH_BODY"]))
         # No warm-up: every request names a domain this server has never seen.
         cases.append(
             Case(
@@ -474,6 +482,38 @@ def run_rounds(cases: list[Case], args: argparse.Namespace) -> list[Row]:
             elif row.inproc_us:
                 kept.inproc_us = min(kept.inproc_us, row.inproc_us)
     return [best[case.name] for case in cases]
+
+
+def nginx_cases(
+    args: argparse.Namespace,
+    work: Path,
+    stack: contextlib.ExitStack,
+    app_url: str,
+    body: Path,
+) -> list[Case]:
+    """The shipped vhost's cache beside nginx serving a static file, both over TLS with a
+    new connection per request (the warm-up fills the cache)."""
+    if args.no_nginx:
+        return [Case(name="nginx", url="", script=str, note="skipped (--no-nginx)")]
+    if nginx_front.nginx_binary() is None:
+        return [Case(name="nginx", url="", script=str, note="skipped: nginx not installed")]
+    urls = stack.enter_context(
+        nginx_front.fronts(work, app_url, body.read_bytes(), f"autoconfig.{WARM}")
+    )
+    return [
+        Case(
+            name=NGINX_STATIC,
+            url=urls.static,
+            script=lambda r: nginx_front.lua_static(),
+            note="the document as a file",
+        ),
+        Case(
+            name=NGINX_CACHED,
+            url=urls.cached,
+            script=lambda r: nginx_front.lua_cached_users(r * 1_000_000, WARM),
+            note="shipped vhost, warm domain, a new address per request",
+        ),
+    ]
 
 
 def automx2_cases(
@@ -617,6 +657,9 @@ def targets(
         if ours in by and theirs in by and by[theirs].rps:
             factor = by[ours].rps / by[theirs].rps
             check(f"{ours} >= 8x {theirs}", factor >= 8, f"{factor:.1f}x")
+    if by.get(NGINX_STATIC) and by.get(NGINX_CACHED) and by[NGINX_STATIC].rps:
+        factor = by[NGINX_CACHED].rps / by[NGINX_STATIC].rps
+        check("nginx cached Thunderbird >= 0.5x nginx static", factor >= 0.5, f"{factor:.2f}")
     check(
         "cold answer <= one DNS round trip + 5 ms",
         cold_us / 1000 <= rtt_ms + 5,
@@ -640,6 +683,7 @@ def main() -> None:
     parser.add_argument("--rss-domains", type=int, default=100_000, help="0: skip")
     parser.add_argument("--automx2-venv", type=Path, default=BENCH / ".venv-automx2")
     parser.add_argument("--no-automx2", action="store_true")
+    parser.add_argument("--no-nginx", action="store_true", help="skip the two nginx rows")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")

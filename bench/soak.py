@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Load-and-soak test: sustained wrk load of good and bad requests against gunicorn as
-deployed (deploy/gunicorn.conf.py), answering from a real Knot DNS.
+deployed (the packaged gunicorn settings), answering from a real Knot DNS.
 
     python bench/soak.py --duration 180
 

@@ -22,7 +22,16 @@ settings.register_profile("autoconf", deadline=None)
 settings.load_profile("autoconf")
 
 ZONE_FILE = Path(__file__).parent / "zones" / "example.test.zone"
-SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+#: Published schemas beside the checkout (../shared/schemas); a git worktree sits one level
+#: deeper (wt/<name>), so its grandparent is looked at too.
+SHARED_SCHEMAS = next(
+    (
+        parent / "shared" / "schemas"
+        for parent in Path(__file__).resolve().parents[2:4]
+        if (parent / "shared" / "schemas").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "schemas",
+)
 
 #: The served test domains (all live in tests/zones/example.test.zone).
 DOMAINS: dict[str, Any] = {
@@ -47,6 +56,7 @@ DOMAINS: dict[str, Any] = {
     "davonly.example.test": {},
     "davbad.example.test": {},
     "davloop.example.test": {},
+    "forged.example.test": {},
     "broken.test": {},
 }
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from autoconf.server import command
 from tests.knot import free_port
 from tests.processes import stop
 
@@ -85,16 +86,26 @@ def gunicorn(
         "--access-logformat",
         '"%(m)s %(U)s" %(s)s',
     ]
-    with _running(config, workdir, port, [*options, *extra_args], dict(env or {})) as server:
+    argv = [sys.executable, "-m", "gunicorn", *options, *extra_args, "wsgi:app"]
+    with _running(config, workdir, port, argv, dict(env or {})) as server:
         yield server
+
+
+#: The shipped command's environment knobs, unset for the tests' servers unless given.
+KNOBS = ("AUTOCONF_BIND", "AUTOCONF_WORKERS", "AUTOCONF_THREADS", "AUTOCONF_CLIENT_TIMEOUT")
 
 
 @contextmanager
 def deployed_gunicorn(
-    config: Mapping[str, Any], workdir: Path, *, env: Mapping[str, str] | None = None
+    config: Mapping[str, Any],
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """Run gunicorn exactly as shipped: ``-c deploy/gunicorn.conf.py wsgi:app``, knobs
-    through its environment variables only (no command-line overrides of its logging)."""
+    """Run gunicorn exactly as shipped (``gunicorn -c python:autoconf.gunicorn_conf
+    autoconf.wsgi:app``), knobs through its environment variables; ``extra_args`` are
+    gunicorn options placed before the application (tests only, e.g. ``--max-requests``)."""
     port = free_port()
     knobs = {
         "AUTOCONF_BIND": f"127.0.0.1:{port}",
@@ -102,7 +113,24 @@ def deployed_gunicorn(
         "AUTOCONF_THREADS": "4",
         **(env or {}),
     }
-    with _running(config, workdir, port, ["-c", "deploy/gunicorn.conf.py"], knobs) as server:
+    *shipped, app = command()
+    with _running(config, workdir, port, [*shipped, *extra_args, app], knobs) as server:
+        yield server
+
+
+@contextmanager
+def served(
+    config: Mapping[str, Any],
+    workdir: Path,
+    *,
+    args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """Run ``mail-autoconf serve --bind 127.0.0.1:<port> ARGS`` (none of the knobs set in
+    its environment, so only its flags and the shipped defaults apply)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "autoconf", "serve", "--bind", f"127.0.0.1:{port}", *args]
+    with _running(config, workdir, port, argv, dict(env or {})) as server:
         yield server
 
 
@@ -111,17 +139,18 @@ def _running(
     config: Mapping[str, Any],
     workdir: Path,
     port: int,
-    options: list[str],
+    argv: list[str],
     env: dict[str, str],
 ) -> Iterator[Server]:
-    """Start ``gunicorn OPTIONS wsgi:app`` from the checkout, wait for it, stop it after."""
+    """Start ``argv`` from the checkout with ``config``, wait for it, stop it after."""
     config_file = workdir / "autoconf.toml"
     config_file.write_text(to_toml(config))
     log_path = workdir / "gunicorn.log"
-    full_env = {**os.environ, **env, "AUTOCONF_CONFIG": str(config_file)}
+    inherited = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    full_env = {**inherited, **env, "AUTOCONF_CONFIG": str(config_file)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *options, "wsgi:app"],
+            argv,
             cwd=ROOT,
             env=full_env,
             stdout=log,

@@ -91,7 +91,8 @@ def assert_outlook_rules(root: etree._Element, *, login: str | None) -> None:
         if block["Type"] in ("IMAP", "POP3", "SMTP"):
             assert (block["SSL"], block["Encryption"]) in SSL_ENCRYPTION
         if block["Type"] == "SMTP":
-            assert (block["UsePOPAuth"], block["SMTPLast"]) == ("off", "off")
+            # UsePOPAuth on: SMTP reuses the incoming login (Microsoft's UsePOPAuth (POX)).
+            assert (block["UsePOPAuth"], block["SMTPLast"]) == ("on", "off")
 
 
 def schema(name: str) -> etree.XMLSchema:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import settings
@@ -15,6 +17,7 @@ from autoconf.errors import SchemaNotAvailableError
 from autoconf.formats import autodiscover
 from autoconf.formats.autodiscover import PoxRequest
 from autoconf.formats.autodiscover import Schema
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Protocol
 from autoconf.model import Provider
@@ -67,16 +70,39 @@ def test_security_table(security: Security, ssl: str, encryption: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("template", "address", "expected"),
+    ("provider", "address", "expected"),
     [
-        (Username.EMAILADDRESS, ALICE, "alice@example.org"),
-        (Username.EMAILLOCALPART, ALICE, "alice"),
-        (Username.EMAILADDRESS, None, ""),
+        (Provider(domain="example.org", display_name="E"), ALICE, "alice@example.org"),
+        (Provider(domain="example.org", display_name="E"), None, ""),
+        (
+            Provider(domain="example.org", display_name="E", aliases=("alias.org",)),
+            Address(local_part="alice", domain="alias.org"),
+            "alice@example.org",
+        ),
+        (
+            Provider(
+                domain="example.org",
+                display_name="E",
+                aliases=("alias.org",),
+                alias_login=AliasLogin.ADDRESS,
+            ),
+            Address(local_part="alice", domain="alias.org"),
+            "alice@alias.org",
+        ),
     ],
 )
-def test_login_name_table(template: Username, address: Address | None, expected: str) -> None:
-    """The username template applied to the address; nothing without an address."""
-    assert autodiscover.login_name(template, address) == expected
+def test_login_name_is_the_shared_login(
+    provider: Provider, address: Address | None, expected: str
+) -> None:
+    """``LoginName`` is autoconf.logins.login for the address; nothing without one. The
+    per-user skeleton, filled, says the same as the blocks built for the address."""
+    imap = server(Protocol.IMAP, Security.TLS, 993)
+    provider = replace(provider, servers={Protocol.IMAP: (imap,)}, incoming_order=(Protocol.IMAP,))
+    (block,) = autodiscover.protocol_blocks(provider, address)
+    assert block.login_name == expected
+    if address is not None:
+        filled = parse(autodiscover.render(ENV, Schema.OUTLOOK, provider, address))
+        assert texts(filled, "Account/Protocol/LoginName") == [expected]
 
 
 def test_only_the_preferred_server_per_protocol() -> None:

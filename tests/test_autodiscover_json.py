@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from autoconf import create_app
+from autoconf.config import settings_from_mapping
 from autoconf.errors import InvalidProtocolError
 from autoconf.formats.autodiscover_json import V2Protocol
 from autoconf.formats.autodiscover_json import parse_protocol
+from autoconf.model import Question
+from autoconf.model import RecordSource
+from autoconf.model import RRset
+from autoconf.model import Status
+from autoconf.sources import make_source
+from tests.conftest import config
+from tests.knot import Knot
 
 POX_URL = "https://autodiscover.example.test/autodiscover/autodiscover.xml"
 EAS_URL = "https://mail.example.test/Microsoft-Server-ActiveSync"
@@ -62,6 +72,97 @@ def test_host_domain_when_no_address(client: FlaskClient) -> None:
         headers={"Host": "autodiscover.example.test"},
     )
     assert json.loads(response.data)["Url"] == POX_URL
+
+
+# --- where AutodiscoverV1 sends Outlook ------------------------------------------------------
+
+V1 = "/autodiscover/autodiscover.json?Protocol=AutodiscoverV1&Email="
+
+
+def pox_url(host: str) -> str:
+    return f"https://{host}/autodiscover/autodiscover.xml"
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "url"),
+    [
+        # The name the request arrived at, when it is one of ours: it reaches this service.
+        ("autoconfig.example.test", "alice@example.test", pox_url("autoconfig.example.test")),
+        ("example.test", "alice@example.test", pox_url("example.test")),
+        ("AutoDiscover.Alias.Test:443", "alice@alias.test", pox_url("autodiscover.alias.test")),
+        ("autodiscover.example.test", "bob@pop.example.test", pox_url("autodiscover.example.test")),
+        ("autoconf.provider.test", "alice@example.test", pox_url("autoconf.provider.test")),
+        # Loopback (a proxy passing its own Host) is no name for Outlook: the domain's
+        # _autodiscover._tcp record, under the trust policy...
+        ("localhost", "alice@hosted.example.test", pox_url("autodiscover.provider.test")),
+        ("127.0.0.1:8000", "alice@poponly.example.test", pox_url("ad.poponly.example.test:8443")),
+        # ...or, with no usable record (untrusted target, none at all), autodiscover.<d>.
+        ("localhost", "alice@pop.example.test", pox_url("autodiscover.pop.example.test")),
+        ("[::1]", "a@weights.example.test", pox_url("autodiscover.weights.example.test")),
+        # An alias is looked up at its primary.
+        ("localhost", "alice@alias.test", pox_url("autodiscover.example.test")),
+    ],
+)
+def test_autodiscover_v1_url_is_a_name_that_answers(
+    running_knot: Knot, host: str, address: str, url: str
+) -> None:
+    """AutodiscoverV1 points at a host known to serve POX, never blindly at
+    ``autodiscover.<primary>`` (which may not be deployed: Outlook would get nothing)."""
+    client = v2_app(running_knot).test_client()
+    response = client.get(V1 + address, headers={"Host": host})
+    assert response.status_code == 200
+    assert json.loads(response.data) == {"Protocol": "AutodiscoverV1", "Url": url}
+
+
+def v2_app(knot: Knot, source: RecordSource | None = None) -> Flask:
+    """The test domains over Knot, with one extra trusted host name."""
+    settings = config(nameservers=[knot.nameserver], timeout=1.0)
+    settings["http"] = {"trusted_hosts": ["autoconf.provider.test"]}
+    app = create_app(settings_from_mapping(settings), source=source)
+    app.config["TESTING"] = True
+    return app
+
+
+class FlakySource:
+    """The real Knot source, counting questions; the Autodiscover SRV fails while
+    ``failing`` is set (SERVFAIL, as a resolver reports it)."""
+
+    def __init__(self, knot: Knot) -> None:
+        settings = settings_from_mapping(config(nameservers=[knot.nameserver], timeout=1.0))
+        self.inner = make_source(settings.dns)
+        self.asked: list[Question] = []
+        self.failing = False
+
+    def ask(self, questions: Sequence[Question]) -> dict[Question, RRset]:
+        self.asked.extend(questions)
+        answers = self.inner.ask(questions)
+        for question in questions:
+            if self.failing and question[0].startswith("_autodiscover."):
+                answers[question] = RRset(
+                    name=question[0], rdtype="SRV", status=Status.FAILED, error="SERVFAIL"
+                )
+        return answers
+
+
+def test_autodiscover_srv_is_asked_once_per_settings_and_failures_are_not_kept(
+    running_knot: Knot,
+) -> None:
+    """The SRV question costs one query per domain and settings version; a failed one
+    falls back to autodiscover.<d> without being remembered, and a name the request
+    arrived at costs no question at all."""
+    source = FlakySource(running_knot)
+    client = v2_app(running_knot, source).test_client()
+    srv = ("_autodiscover._tcp.hosted.example.test.", "SRV")
+    source.failing = True
+    first = client.get(V1 + "a@hosted.example.test", headers={"Host": "localhost"})
+    assert json.loads(first.data)["Url"] == pox_url("autodiscover.hosted.example.test")
+    source.failing = False
+    for _ in range(3):
+        again = client.get(V1 + "a@hosted.example.test", headers={"Host": "localhost"})
+        assert json.loads(again.data)["Url"] == pox_url("autodiscover.provider.test")
+    assert source.asked.count(srv) == 2
+    client.get(V1 + "a@hosted.example.test", headers={"Host": "autodiscover.example.test"})
+    assert source.asked.count(srv) == 2
 
 
 HOSTILE_PROTOCOLS = [

@@ -109,6 +109,15 @@ def test_max_age_is_the_remaining_lifetime() -> None:
     assert cache.get("example.com").max_age == 199
 
 
+@pytest.mark.parametrize("start", [1000.1, 1000.0, 4000.1])
+def test_the_loading_request_gets_the_whole_lifetime(start: float) -> None:
+    """The answer that filled the entry announces the full lifetime, whatever the clock
+    reads: at 1000.1, (1000.1 + 300) - 1000.1 is a hair under 300 in floating point."""
+    clock = FakeClock(start)
+    cache = ProviderCache(POLICY, Loader(provider(300)), clock=clock)
+    assert cache.get("example.com").max_age == 300
+
+
 def test_negative_answer_is_cached_for_its_bounded_ttl() -> None:
     """A provider without usable servers is remembered like any answer (RFC 2308)."""
     cache, loader, clock = make(provider(3600, usable=False))

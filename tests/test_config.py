@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from autoconf.config import DEFAULT_CONFIG
+from autoconf.config import ZoneFile
 from autoconf.config import load_settings
 from autoconf.config import parse_nameserver
 from autoconf.config import settings_from_mapping
 from autoconf.errors import ConfigError
+from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
 
@@ -25,6 +27,7 @@ def test_defaults() -> None:
     assert profile.display_name == "example.org"
     assert profile.username is Username.EMAILADDRESS
     assert profile.authentication is Authentication.PASSWORD_CLEARTEXT
+    assert profile.alias_login is AliasLogin.PRIMARY
     assert settings.dns.nameservers == () and settings.dns.timeout == 2.0
     assert settings.http.max_body_bytes == 16384
 
@@ -62,6 +65,7 @@ def test_domains_are_normalised_and_aliases_resolve() -> None:
         ({"http": {"max_body_bytes": 10}, **MINIMAL}, "http.max_body_bytes"),
         ({"domains": {"example.org": {"username": "%USER%"}}}, "username"),
         ({"domains": {"example.org": {"authentication": "plain"}}}, "authentication"),
+        ({"domains": {"example.org": {"alias_login": "alias"}}}, "alias_login"),
         ({"domains": {"example.org": {"activesync_url": "http://x.example/"}}}, "activesync_url"),
         (
             {"domains": {"example.org": {"activesync_url": "https://x.example/<a>"}}},
@@ -98,7 +102,7 @@ def test_zone_files_relative_to_config_file(tmp_path: Path) -> None:
     config = tmp_path / "conf" / "autoconf.toml"
     config.write_text('[dns]\nzone_files = ["z/example.org.zone"]\n[domains."example.org"]\n')
     settings = load_settings(config, environ={})
-    assert settings.dns.zone_files == (tmp_path / "conf" / "z" / "example.org.zone",)
+    assert settings.dns.zone_files == (ZoneFile(tmp_path / "conf" / "z" / "example.org.zone"),)
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -141,7 +145,7 @@ def test_embedded_default_is_used_without_config() -> None:
     settings = load_settings(environ={})
     assert settings.source == str(DEFAULT_CONFIG)
     assert list(settings.domains) == ["example.com"]
-    assert all(path.exists() for path in settings.dns.zone_files)
+    assert all(entry.path.exists() for entry in settings.dns.zone_files)
 
 
 def test_shipped_example_config_is_valid() -> None:

@@ -121,7 +121,31 @@ def test_well_known_dns_failure_is_503(knot_app: Flask) -> None:
     assert int(response.headers["Retry-After"]) > 0
 
 
-@pytest.mark.parametrize("path", ["/.well-known/caldav/", "/.well-known/webdav"])
+@pytest.mark.parametrize("service", ["caldav", "carddav"])
+@pytest.mark.parametrize("method", ["GET", "PROPFIND"])
+def test_trailing_slash_redirects_like_the_bare_name(
+    knot_app: Flask, service: str, method: str
+) -> None:
+    """``/.well-known/caldav/`` (as some clients and proxies ask it) gets the same 307 as
+    the bare name, not a 404 that ends the client's discovery."""
+    client = knot_app.test_client()
+    bare = client.open(f"/.well-known/{service}", method=method, headers={"Host": "example.test"})
+    slash = client.open(f"/.well-known/{service}/", method=method, headers={"Host": "example.test"})
+    assert slash.status_code == bare.status_code == 307
+    assert slash.headers["Location"] == bare.headers["Location"]
+    assert slash.headers["Location"].startswith("https://dav.example.test/dav/")
+
+
+def test_trailing_slash_never_loops(knot_app: Flask) -> None:
+    """A target that is this very URI is refused with or without the slash (RFC 6764
+    section 5), never answered with a redirect to the other spelling of itself."""
+    client = knot_app.test_client()
+    for path in ("/.well-known/caldav", "/.well-known/caldav/"):
+        response = client.get(path, headers={"Host": "davloop.example.test"})
+        assert (path, response.status_code) == (path, 404)
+
+
+@pytest.mark.parametrize("path", ["/.well-known/webdav", "/.well-known/caldav/principals/"])
 def test_only_the_two_well_known_names(knot_app: Flask, path: str) -> None:
     """Only the two RFC 6764 names redirect."""
     response = knot_app.test_client().get(path, headers={"Host": "example.test"})

@@ -26,13 +26,12 @@ except ImportError:  # the browser fixture reports it: a skip, or a failure in C
 
 from autoconf.documents import FORMATS
 from autoconf.documents import NOT_AVAILABLE
+from tests import binaries
 from tests.conftest import config
 from tests.knot import Knot
 from tests.servers import Server
 from tests.servers import gunicorn
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: machines/python.md "Known to work": without the background-networking flags Chromium
 #: keeps trying to reach Google's hosts through the closed network.
@@ -50,9 +49,9 @@ FLAGS = (
 
 
 def _missing() -> str:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            return f"{path} is missing (Debian packages chromium, chromium-driver)"
+    for name in ("chromium", "chromedriver"):
+        if binaries.find(name) is None:
+            return binaries.missing_reason(name)
     if webdriver is None:
         return "selenium is not installed (test extra)"
     return ""
@@ -68,7 +67,7 @@ def fixture_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip(reason)
     os.environ.setdefault("SE_AVOID_STATS", "true")  # selenium must not phone home
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = binaries.find("chromium")
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
@@ -76,7 +75,9 @@ def fixture_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.add_experimental_option(
         "prefs", {"profile.managed_default_content_settings.javascript": 2}
     )
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=binaries.find("chromedriver")), options=options
+    )
     driver.set_page_load_timeout(30)
     try:
         yield driver

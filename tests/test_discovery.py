@@ -8,6 +8,8 @@ import pytest
 
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
+from autoconf.discovery import autodiscover_host
+from autoconf.discovery import autodiscover_question
 from autoconf.discovery import derive
 from autoconf.discovery import questions
 from autoconf.errors import DnsUnavailableError
@@ -323,3 +325,55 @@ def test_usable_and_ttl() -> None:
     assert p.usable
     assert p.ttl == 60  # the NXDOMAIN answers carried a negative TTL of 60
     assert not provider({"_imaps": ["0 1 993 m.example.com"]}).usable
+
+
+def _autodiscover_srv(*records: tuple[int, int, int, str], authenticated: bool = False) -> RRset:
+    return RRset(
+        name="_autodiscover._tcp.example.org.",
+        rdtype="SRV",
+        status=Status.ANSWER,
+        srv=tuple(
+            SrvRecord(priority=p, weight=w, port=port, target=t) for p, w, port, t in records
+        ),
+        authenticated=authenticated,
+    )
+
+
+@pytest.mark.parametrize(
+    ("records", "host"),
+    [
+        # [MS-OXDSCLI] 3.1.5.1: the target of the preferred record, port 443 implied.
+        (((0, 0, 443, "autodiscover.example.org"),), "autodiscover.example.org"),
+        (((0, 0, 443, "AutoDiscover.Example.ORG"),), "autodiscover.example.org"),
+        # Another port is kept in the URL.
+        (((0, 0, 8443, "ad.example.org"),), "ad.example.org:8443"),
+        # Priority first, then the heavier weight; refused ones are skipped.
+        (((5, 0, 443, "b.example.org"), (0, 0, 443, "a.example.org")), "a.example.org"),
+        (((0, 1, 443, "light.example.org"), (0, 9, 443, "heavy.example.org")), "heavy.example.org"),
+        (((0, 0, 443, "ad.attacker.test"), (1, 0, 443, "ad.example.org")), "ad.example.org"),
+        (((0, 0, 443, "ad.provider.test"),), "ad.provider.test"),
+        # Nothing usable: "." (not offered), port 0, outside and untrusted, not a host name
+        # (a label holding "/" would move the URL's authority).
+        (((0, 0, 0, ""),), ""),
+        (((0, 0, 0, "ad.example.org"),), ""),
+        (((0, 0, 443, "ad.attacker.test"),), ""),
+        (((0, 0, 443, "attacker.test/.example.org"),), ""),
+        (((0, 0, 443, "ad\\032x.example.org"),), ""),
+        ((), ""),
+    ],
+)
+def test_autodiscover_host(records: tuple[tuple[int, int, int, str], ...], host: str) -> None:
+    """Where Autodiscover v2 may send Outlook, from ``_autodiscover._tcp``: only targets
+    the trust policy admits, as host names."""
+    policy = TrustPolicy(trusted_suffixes=("provider.test",))
+    rrset = _autodiscover_srv(*records)
+    assert autodiscover_host("example.org", rrset, policy) == host
+
+
+@pytest.mark.parametrize("status", [Status.NXDOMAIN, Status.NODATA, Status.FAILED])
+def test_autodiscover_host_without_an_answer(status: Status) -> None:
+    """No answer, or a failed one, names no host (the caller falls back)."""
+    rrset = RRset(name="_autodiscover._tcp.example.org.", rdtype="SRV", status=status)
+    assert autodiscover_host("example.org", rrset, TrustPolicy()) == ""
+    assert autodiscover_host("example.org", None, TrustPolicy()) == ""
+    assert autodiscover_question("example.org") == ("_autodiscover._tcp.example.org.", "SRV")

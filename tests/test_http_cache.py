@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from autoconf import create_app
 from autoconf.app import EXTENSION
+from autoconf.web.common import DOMAIN_HEADER
 from autoconf.web.common import xml_response
 from tests.conftest import config
 from tests.doubles import FakeClock
@@ -21,9 +25,13 @@ TB = "/mail/config-v1.1.xml"
 def test_thunderbird_answer_is_public_with_a_strong_etag(client: FlaskClient) -> None:
     """The placeholder document is cacheable by anyone for the remaining TTL (<= 60 s for
     example.test, whose absent labels carry a 60 s negative TTL) and has a strong ETag."""
-    response = client.get(TB, query_string={"emailaddress": "alice@example.test"})
+    response = client.get(
+        TB,
+        query_string={"emailaddress": "alice@example.test"},
+        headers={"Host": "autoconfig.example.test"},
+    )
     assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers["Cache-Control"] in {"public, max-age=60", "public, max-age=59"}
     etag = response.headers["ETag"]
     assert etag.startswith('"') and not etag.startswith("W/")
 
@@ -76,6 +84,92 @@ def test_errors_are_never_stored(client: FlaskClient, query: dict[str, str], sta
     assert response.status_code == status
     assert response.headers["Cache-Control"] == "no-store"
     assert "ETag" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "policy"),
+    [
+        # The Host names the domain the answer is for: any shared cache may keep it.
+        ("autoconfig.example.test", "alice@example.test", "public"),
+        ("example.test", "alice@example.test", "public"),
+        ("autoconfig.example.test", None, "public"),
+        # Another domain's address (a hoster's name asked about a customer's domain): a
+        # shared cache keyed without the query must not keep it (issue 12 item 2).
+        ("autoconfig.example.test", "x@pop.example.test", "private"),
+        ("autoconfig.pop.example.test", "alice@example.test", "private"),
+        ("autoconfig.example.test", "bob@alias.test", "private"),
+        ("127.0.0.1", "alice@example.test", "private"),
+    ],
+)
+def test_shared_caches_only_for_the_hosts_own_domain(
+    client: FlaskClient, host: str, address: str | None, policy: str
+) -> None:
+    """``public`` only when the address's domain is the Host's; otherwise ``private``
+    with the same lifetime (the asking client may still keep it)."""
+    query = {"emailaddress": address} if address else {}
+    response = client.get(TB, query_string=query, headers={"Host": host})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"].startswith(f"{policy}, max-age=")
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "domain"),
+    [
+        ("autoconfig.example.test", "alice@example.test", "example.test"),
+        ("autoconfig.example.test", None, "example.test"),
+        ("autodiscover.pop.example.test", None, "pop.example.test"),
+        ("autoconfig.example.test", "x@POP.Example.Test.", "pop.example.test"),
+        # The alias is answered with its primary's settings, confirmed as asked.
+        ("autoconfig.example.test", "bob@alias.test", "alias.test"),
+        ("autoconfig.example.test", "x@stra\u00dfe.example.test", "xn--strae-oqa.example.test"),
+    ],
+)
+def test_answer_names_the_domain_it_was_made_for(
+    client: FlaskClient, host: str, address: str | None, domain: str
+) -> None:
+    """The A-label of the mail domain the document answers, for the shipped nginx to
+    compare with the domain it keys the answer on."""
+    query = {"emailaddress": address} if address else {}
+    response = client.get(TB, query_string=query, headers={"Host": host})
+    assert response.status_code == 200
+    assert response.headers[DOMAIN_HEADER] == domain
+
+
+def test_every_cacheable_answer_names_its_domain(knot_app: Flask) -> None:
+    """The bodiless POX GET and the DAV redirects carry the Host's domain as well; the
+    per-user POX answer and errors carry none (nothing may store them)."""
+    client = knot_app.test_client()
+    host = {"Host": "autodiscover.example.test"}
+    pox = client.get("/autodiscover/autodiscover.xml", headers=host)
+    dav = client.get("/.well-known/caldav", headers={"Host": "alias.test"})
+    per_user = client.get("/autodiscover/autodiscover.xml?Email=a@example.test", headers=host)
+    missing = client.get("/.well-known/caldav", headers={"Host": "pop.example.test"})
+    assert (pox.status_code, pox.headers[DOMAIN_HEADER]) == (200, "example.test")
+    assert pox.headers["Cache-Control"].startswith("public, max-age=")
+    assert (dav.status_code, dav.headers[DOMAIN_HEADER]) == (307, "alias.test")
+    assert dav.headers["Cache-Control"].startswith("public, max-age=")
+    for response in (per_user, missing):
+        assert DOMAIN_HEADER not in response.headers
+        assert "Expires" not in response.headers
+        assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_expires_carries_the_max_age(running_knot: Knot) -> None:
+    """``Expires`` is now + max-age in whole seconds, rounded down: the lifetime the
+    shipped nginx stores an answer for, never longer than the app's own."""
+    clock = FakeClock()
+    client = create_app(
+        config(nameservers=[running_knot.nameserver], timeout=1.0), clock=clock
+    ).test_client()
+    before = time.time()
+    first = client.get(TB, headers={"Host": "autoconfig.example.test"})
+    clock.advance(10)
+    later = client.get(TB, headers={"Host": "autoconfig.example.test"})
+    after = time.time()
+    for response, max_age in ((first, 60), (later, 50)):
+        assert response.headers["Cache-Control"] == f"public, max-age={max_age}"
+        expires = parsedate_to_datetime(response.headers["Expires"]).timestamp()
+        assert int(before) + max_age <= expires <= after + max_age
 
 
 def test_answers_without_max_age_are_private(app: Flask) -> None:

@@ -77,7 +77,7 @@ def test_declared_body_cap_on_every_route(
 
 @pytest.fixture(name="deployed", scope="module")
 def fixture_deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """gunicorn with deploy/gunicorn.conf.py over the test zone file."""
+    """gunicorn with the shipped settings over the test zone file."""
     mapping = config(zone_files=[str(ZONE_FILE)])
     with deployed_gunicorn(mapping, tmp_path_factory.mktemp("deployed")) as server:
         yield server
@@ -121,7 +121,7 @@ def _field(length: int) -> str:
     ids=["line-at-limit", "line-over", "field-at-limit", "field-over", "fields-at", "fields-over"],
 )
 def test_gunicorn_request_limits(deployed: Server, request_bytes: bytes, status: int) -> None:
-    """deploy/gunicorn.conf.py's limits hold at their edges: at the limit the app answers,
+    """The shipped gunicorn settings' limits hold at their edges: at the limit the app answers,
     past it gunicorn refuses (414 line, 431 fields) without reaching the app."""
     assert raw_status(deployed, request_bytes) == status
 

@@ -218,7 +218,8 @@ def test_identity_is_deterministic(client: FlaskClient) -> None:
 
 
 def test_alias_address(client: FlaskClient) -> None:
-    """At an alias domain: the account is the alias address, the servers the primary's."""
+    """At an alias domain: the account is the alias address, the servers the primary's,
+    the login the primary address (alias_login = "primary", as POX and autoconfig)."""
     response = client.get("/mobileconfig?emailaddress=carol@alias.test")
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="alias.test.mobileconfig"'
@@ -226,7 +227,8 @@ def test_alias_address(client: FlaskClient) -> None:
     profile = plistlib.loads(response.data)
     mail = payload(profile, MAIL)
     assert mail["EmailAddress"] == "carol@alias.test"
-    assert mail["IncomingMailServerUsername"] == "carol@alias.test"
+    assert mail["IncomingMailServerUsername"] == "carol@example.test"
+    assert mail["OutgoingMailServerUsername"] == "carol@example.test"
     assert mail["IncomingMailServerHostName"] == "mail.example.test"
     assert payload(profile, CALDAV)["CalDAVPrincipalURL"] == "https://dav.example.test/dav/cal/"
     assert profile != download(client, "carol@example.test")
@@ -266,6 +268,55 @@ def test_hostile_addresses_round_trip(client: FlaskClient, address: str) -> None
     disposition = response.headers["Content-Disposition"]
     assert disposition == 'attachment; filename="example.test.mobileconfig"'
     assert disposition.isascii()
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Alice Example", "Alice Example"),
+        ("  J\u00f6rg   M\u00fcller ", "J\u00f6rg M\u00fcller"),
+        # Markup is kept as text (plistlib escapes it); line breaks and NUL are dropped.
+        ("Eve <eve@evil.test>\r\nBcc: x", "Eve <eve@evil.test>Bcc: x"),
+        ("a\x00b</string><key>IncomingPassword</key>", "ab</string><key>IncomingPassword</key>"),
+        # A right-to-left override would make the name read as something else.
+        ("\u202etset", "tset"),
+        # Joiners some scripts need stay.
+        (
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        ),
+        ("x" * 200, "x" * 64),
+    ],
+)
+def test_sender_name_from_the_query(client: FlaskClient, name: str, shown: str) -> None:
+    """``?name=`` becomes EmailAccountName (com.apple.mail.managed: the name shown in
+    sent mail), cleaned and at most 64 characters; the profile's identity and the file
+    name do not change with it."""
+    response = client.get(
+        "/mobileconfig", query_string={"emailaddress": "a@example.test", "name": name}
+    )
+    assert response.status_code == 200
+    profile = plistlib.loads(response.data)
+    mail = payload(profile, MAIL)
+    assert mail["EmailAccountName"] == shown
+    assert "IncomingPassword" not in mail
+    plain = download(client, "a@example.test")
+    assert "EmailAccountName" not in payload(plain, MAIL)
+    assert profile["PayloadIdentifier"] == plain["PayloadIdentifier"]
+    assert (
+        response.headers["Content-Disposition"]
+        == 'attachment; filename="example.test.mobileconfig"'
+    )
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\r\n\x00", "\u202e"])
+def test_empty_sender_name_is_left_out(client: FlaskClient, name: str) -> None:
+    """A name that cleans up to nothing is no name: the key is left out."""
+    response = client.get(
+        "/mobileconfig", query_string={"emailaddress": "a@example.test", "NAME": name}
+    )
+    assert response.status_code == 200
+    assert "EmailAccountName" not in payload(plistlib.loads(response.data), MAIL)
 
 
 @pytest.mark.parametrize(
@@ -333,15 +384,17 @@ def test_operator_naming(running_knot: Knot, client: FlaskClient) -> None:
 def test_address_and_password_never_logged(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Neither the address nor a password in the query string reaches the log, on success
-    or on error."""
+    """Neither the address, the sender name nor a password in the query string reaches
+    the log, on success or on error."""
     caplog.set_level("DEBUG")
     client.get("/mobileconfig?emailaddress=secret.user@example.test&password=hunter2")
+    client.get("/mobileconfig?emailaddress=a@example.test&name=Secret%20Name")
     client.get("/mobileconfig?emailaddress=secret.user@unknown.example&password=hunter2")
     client.get("/mobileconfig?password=hunter2")
     assert caplog.records, "the error paths log something"
     assert "hunter2" not in caplog.text
     assert "secret.user" not in caplog.text
+    assert "Secret Name" not in caplog.text
 
 
 @settings(
@@ -395,3 +448,21 @@ def test_unwritable_names_refused_at_start_up(tmp_path: Path, name: str, value: 
     config_file.write_text('[domains."example.test"]\n')
     with pytest.raises(ConfigError, match="control characters"):
         load_settings(config_file, environ={name: value})
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(max_size=300))
+def test_any_sender_name_gives_a_valid_profile(offline_client: FlaskClient, name: str) -> None:
+    """Whatever ``name`` holds (controls, surrogates, U+FFFF, markup), the answer is a
+    property list that parses, and its sender name is at most 64 printable characters."""
+    response = offline_client.get(
+        "/mobileconfig", query_string={"emailaddress": "a@example.test", "name": name}
+    )
+    assert response.status_code == 200
+    mail = payload(plistlib.loads(response.data), MAIL)
+    shown = mail.get("EmailAccountName", "")
+    assert len(shown) <= 64
+    assert shown == shown.strip()
+    assert all(c.isprintable() or c in "\u200c\u200d" for c in shown)

@@ -13,7 +13,8 @@ from tests.servers import ROOT
 
 
 def test_wheel_ships_templates_and_default(tmp_path: Path) -> None:
-    """templates/ and the embedded example (config + zone) are inside the wheel."""
+    """templates/, the embedded example (config + zone) and the gunicorn settings are
+    inside the wheel."""
     pytest.importorskip("hatchling", reason="hatchling (test extra) builds the wheel")
     subprocess.run(
         [
@@ -37,6 +38,8 @@ def test_wheel_ships_templates_and_default(tmp_path: Path) -> None:
     templates = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
     assert {f"autoconf/templates/{name}" for name in templates} <= names
     assert {"autoconf/data/default.toml", "autoconf/data/example.com.zone"} <= names
+    # The production gunicorn settings and WSGI entry: a deployment needs nothing else.
+    assert {"autoconf/gunicorn_conf.py", "autoconf/gunicorn_worker.py", "autoconf/wsgi.py"} <= names
     assert not any(name.startswith("tests/") for name in names)
 
 

@@ -10,8 +10,10 @@ import pytest
 PURE = [
     "autoconf",
     "autoconf.address",
+    "autoconf.names",
     "autoconf.model",
     "autoconf.discovery",
+    "autoconf.logins",
     "autoconf.checks",
     "autoconf.clientread",
     "autoconf.report",

@@ -72,19 +72,35 @@ def test_schema_rejects_dav_inside_email_provider(schema: etree.RelaxNG) -> None
 
 
 def test_calendar_and_address_book_elements(knot_app: Flask) -> None:
-    """example.test: one calendar and one address book, beside <emailProvider>, with the
-    SRV/TXT URL in both <url> and <serverURL> and the domain's username placeholder."""
+    """example.test: one calendar and one address book, beside <emailProvider>, spelt as
+    draft-ietf-mailmaint-autoconfig spells them (``addressbook``, ``basic``), with the
+    SRV/TXT URL in both <url> and <serverURL> and the mail servers' login."""
     root = _document(knot_app, "example.test")
     (calendar,) = root.findall("calendar")
-    (book,) = root.findall("addressBook")
+    (book,) = root.findall("addressbook")
+    assert root.find("addressBook") is None
     assert calendar.get("type") == "caldav"
     assert book.get("type") == "carddav"
     assert calendar.findtext("url") == calendar.findtext("serverURL")
     assert calendar.findtext("url") == "https://dav.example.test/dav/cal/"
     assert book.findtext("serverURL") == "https://dav.example.test/dav/card/"
-    assert calendar.findtext("authentication") == "http-basic"
-    assert book.findtext("username") == "%EMAILADDRESS%"
+    assert calendar.findtext("authentication") == book.findtext("authentication") == "basic"
+    # example.test has an alias and the default alias_login: the primary's address.
+    incoming = root.findtext("emailProvider/incomingServer/username")
+    assert book.findtext("username") == incoming == "%EMAILLOCALPART%@example.test"
     assert root.find("emailProvider/calendar") is None
+
+
+def test_schema_checks_the_address_book_section(schema: etree.RelaxNG) -> None:
+    """The draft's schema knows <addressbook> (it checks its children, a port must be a
+    number) while the old wiki spelling <addressBook> is an unknown, unchecked element: the
+    spelling the template uses is the one the schema validates."""
+    section = '<{tag} type="carddav"><port>none</port></{tag}>'
+    for tag, valid in (("addressbook", False), ("addressBook", True)):
+        document = etree.fromstring(
+            f'<clientConfig version="1.1">{section.format(tag=tag)}</clientConfig>'.encode()
+        )
+        assert schema.validate(document) is valid, tag
 
 
 @pytest.mark.parametrize("domain", ["weights.example.test", "pop.example.test"])
@@ -92,17 +108,17 @@ def test_no_dav_elements_without_records(knot_app: Flask, domain: str) -> None:
     """A domain without DAV records gets neither element."""
     root = _document(knot_app, domain)
     assert root.find("calendar") is None
-    assert root.find("addressBook") is None
+    assert root.find("addressbook") is None
 
 
 @pytest.mark.parametrize(
     ("domain", "service", "tag", "key"),
     [
         ("example.test", "caldav", "calendar", "CalDAVPrincipalURL"),
-        ("example.test", "carddav", "addressBook", "CardDAVPrincipalURL"),
+        ("example.test", "carddav", "addressbook", "CardDAVPrincipalURL"),
         ("alias.test", "caldav", "calendar", "CalDAVPrincipalURL"),
         ("davport.example.test", "caldav", "calendar", "CalDAVPrincipalURL"),
-        ("davport.example.test", "carddav", "addressBook", "CardDAVPrincipalURL"),
+        ("davport.example.test", "carddav", "addressbook", "CardDAVPrincipalURL"),
         ("davbad.example.test", "caldav", "calendar", "CalDAVPrincipalURL"),
     ],
 )

@@ -14,7 +14,6 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -24,6 +23,7 @@ from lxml import etree
 from markupsafe import Markup
 from markupsafe import escape
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.errors import AutoconfError
@@ -33,7 +33,6 @@ from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
 from autoconf.model import Server
-from autoconf.model import Username
 
 OUTLOOK_TEMPLATE = "autodiscover-outlook.xml"
 MOBILESYNC_TEMPLATE = "autodiscover-mobilesync.xml"
@@ -175,36 +174,29 @@ def _text(parent: etree._Element, name: str) -> str:
     return (element.text or "").strip()
 
 
-def login_name(template: Username, address: Address | None) -> str:
-    """The domain's username template applied to ``address`` ("" without one)."""
-    return _logins(address)[template]
-
-
-def _logins(address: Address | None) -> Mapping[Username, str]:
-    if address is None:
-        return {Username.EMAILADDRESS: "", Username.EMAILLOCALPART: ""}
-    return {Username.EMAILADDRESS: str(address), Username.EMAILLOCALPART: address.local_part}
-
-
 def protocol_blocks(provider: Provider, address: Address | None) -> tuple[ProtocolBlock, ...]:
     """One block per offered service, its preferred server only: incoming protocols in
-    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (clients.md section 6.3)."""
-    return _blocks(provider, _logins(address))
+    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (clients.md section 6.3).
+
+    ``LoginName`` is :func:`autoconf.logins.login` for ``address`` ("" without one)."""
+    if address is None:
+        return _blocks(provider, lambda _server: "")
+    return _blocks(provider, lambda server: logins.login(provider, server.username, address))
 
 
-def _blocks(provider: Provider, logins: Mapping[Username, str]) -> tuple[ProtocolBlock, ...]:
+def _blocks(provider: Provider, login: Callable[[Server], str]) -> tuple[ProtocolBlock, ...]:
     order = (*(p for p in provider.incoming_order if p in MAIL), Protocol.SMTP, *DAV)
-    return tuple(_block(provider.of(p)[0], logins) for p in order if provider.of(p))
+    return tuple(_block(provider.of(p)[0], login) for p in order if provider.of(p))
 
 
-def _block(server: Server, logins: Mapping[Username, str]) -> ProtocolBlock:
+def _block(server: Server, login: Callable[[Server], str]) -> ProtocolBlock:
     ssl, encryption = SSL_ENCRYPTION[server.security]
     dav = server.protocol in DAV
     return ProtocolBlock(
         type=TYPE[server.protocol],
         server=server.url if dav else server.host,
         port=server.port,
-        login_name=logins[server.username],
+        login_name=login(server),
         ssl=ssl,
         encryption="" if dav else encryption,
         smtp=server.protocol is Protocol.SMTP,
@@ -216,16 +208,30 @@ class Slot(enum.Enum):
 
     ADDRESS = "address"
     LOCAL_PART = "local_part"
+    DOMAIN = "domain"
 
 
 #: Stand-ins rendered where the per-user values go. Autoescaping turns every ``<`` of a
 #: value into ``&lt;``, so ``<@`` in a rendered document can only come from these markers.
 _MARKERS = {slot: Markup(f"<@{slot.value}@>") for slot in Slot}
 _MARKER = re.compile("<@(" + "|".join(slot.value for slot in Slot) + ")@>")
-_SLOT_LOGINS = {
-    Username.EMAILADDRESS: _MARKERS[Slot.ADDRESS],
-    Username.EMAILLOCALPART: _MARKERS[Slot.LOCAL_PART],
+#: The slot each login placeholder (its name, as ``logins.PLACEHOLDER`` captures it) becomes.
+_PLACEHOLDER_SLOTS = {
+    "EMAILADDRESS": Slot.ADDRESS,
+    "EMAILLOCALPART": Slot.LOCAL_PART,
+    "EMAILDOMAIN": Slot.DOMAIN,
 }
+
+
+def _slotted(template: str) -> Markup:
+    """A login template (:func:`autoconf.logins.template`) with its placeholders turned
+    into slots and the rest escaped: filled, it reads :func:`autoconf.logins.login`."""
+    # re.split alternates text and captured placeholder names: names at odd indexes.
+    pieces = logins.PLACEHOLDER.split(template)
+    return Markup("").join(
+        _MARKERS[_PLACEHOLDER_SLOTS[piece]] if i % 2 else escape(piece)
+        for i, piece in enumerate(pieces)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +260,7 @@ class Skeleton:
             values = {
                 Slot.ADDRESS: escape(str(address)),
                 Slot.LOCAL_PART: escape(address.local_part),
+                Slot.DOMAIN: escape(address.domain),
             }
         text = "".join(values[p] if isinstance(p, Slot) else p for p in self.parts)
         return text.encode("utf-8")
@@ -270,11 +277,14 @@ def skeleton(
     """
     address = _MARKERS[Slot.ADDRESS] if per_user else ""
     if schema is Schema.OUTLOOK:
-        logins = _SLOT_LOGINS if per_user else _logins(None)
+
+        def login(server: Server) -> str:
+            return _slotted(logins.template(provider, server.username)) if per_user else ""
+
         text = env.get_template(OUTLOOK_TEMPLATE).render(
             display_name=address or provider.display_name,
             address=address,
-            blocks=_blocks(provider, logins),
+            blocks=_blocks(provider, login),
             redirect="",
         )
         return Skeleton.of(text)

@@ -17,8 +17,10 @@ from autoconf.errors import InvalidProtocolError
 from autoconf.errors import NotServedError
 from autoconf.model import Provider
 
-#: Where Outlook's POX request goes; the service answers it on ``autodiscover.<domain>``.
+#: Where Outlook's POX request goes when nothing better is known: ``autodiscover.<domain>``.
 POX_URL = "https://autodiscover.{domain}/autodiscover/autodiscover.xml"
+#: The POX endpoint on a given host (``name`` or ``name:port``).
+POX_URL_AT = "https://{host}/autodiscover/autodiscover.xml"
 
 
 class V2Protocol(enum.StrEnum):
@@ -51,14 +53,21 @@ def parse_protocol(value: str | None) -> V2Protocol:
     return found
 
 
-def render(protocol: V2Protocol, provider: Provider) -> bytes:
+def render(protocol: V2Protocol, provider: Provider, *, pox_host: str = "") -> bytes:
     """``{"Protocol": ..., "Url": ...}`` for a served domain.
+
+    ``pox_host`` (a validated host name, optionally ``:port``) is where the POX endpoint
+    is known to answer; "" means ``autodiscover.<domain>``. Outlook follows ``Url`` only:
+    a host that is not deployed leaves it with no settings at all.
 
     :raises InvalidProtocolError: ActiveSync for a domain without an ActiveSync server
         (never an invented URL).
     """
     if protocol is V2Protocol.AUTODISCOVER_V1:
-        url = POX_URL.format(domain=provider.domain)
+        if pox_host:
+            url = POX_URL_AT.format(host=pox_host)
+        else:
+            url = POX_URL.format(domain=provider.domain)
     elif provider.activesync_url:
         url = provider.activesync_url
     else:

@@ -13,17 +13,18 @@ placeholders), so it is rendered per address and never cached by shared caches.
 from __future__ import annotations
 
 import plistlib
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.model import Authentication
 from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
 from autoconf.model import Server
-from autoconf.model import Username
 
 #: Fixed namespace of every profile UUID, so a UUID depends on its identifier only.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:autoconf:mobileconfig")
@@ -38,6 +39,16 @@ DAV_PAYLOADS = {
     Protocol.CALDAV: ("com.apple.caldav.account", "CalDAV"),
     Protocol.CARDDAV: ("com.apple.carddav.account", "CardDAV"),
 }
+#: Longest ``EmailAccountName`` (the sender name) taken from a request, in characters.
+MAX_SENDER_NAME = 64
+#: Unicode categories dropped from a sender name: controls (CR, LF, NUL... which XML 1.0
+#: cannot carry and which would end a header line), surrogates, unassigned and private-use
+#: code points (U+FFFE and U+FFFF are not XML characters; neither kind means anything in
+#: a name) and format characters (bidirectional overrides that would make the name
+#: display as something else)...
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Co", "Cf"})
+#: ...except the zero-width (non-)joiners that names in some scripts need.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,16 +59,34 @@ class ProfileOptions:
     identifier_prefix: str = ""
 
 
-def render(provider: Provider, address: Address, options: ProfileOptions) -> bytes:
+def render(
+    provider: Provider, address: Address, options: ProfileOptions, *, sender_name: str = ""
+) -> bytes:
     """The unsigned profile (XML property list) for ``address``, from ``provider``'s servers.
 
     ``address`` may be at an alias domain of ``provider``: the account is the address the
-    user asked for, served by the primary domain's servers.
+    user asked for, served by the primary domain's servers, and its login follows the
+    domain's ``alias_login`` (:mod:`autoconf.logins`). ``sender_name`` (already passed
+    through :func:`clean_sender_name`) becomes ``EmailAccountName`` when not empty.
     """
-    return plistlib.dumps(profile(provider, address, options), sort_keys=True)
+    return plistlib.dumps(
+        profile(provider, address, options, sender_name=sender_name), sort_keys=True
+    )
 
 
-def profile(provider: Provider, address: Address, options: ProfileOptions) -> dict[str, Any]:
+def clean_sender_name(text: str) -> str:
+    """A sender name from a request, made safe for ``EmailAccountName``: characters of
+    :data:`_DROPPED_CATEGORIES` removed, whitespace runs collapsed, at most
+    :data:`MAX_SENDER_NAME` characters. plistlib escapes the rest (``<``, ``&``)."""
+    kept = "".join(
+        c for c in text if c in _KEPT_FORMAT or unicodedata.category(c) not in _DROPPED_CATEGORIES
+    )
+    return " ".join(kept.split())[:MAX_SENDER_NAME].strip()
+
+
+def profile(
+    provider: Provider, address: Address, options: ProfileOptions, *, sender_name: str = ""
+) -> dict[str, Any]:
     """The profile as a dictionary (what :func:`render` serialises)."""
     base = _identifier(address, options)
     dav = [servers[0] for p in DAV_PAYLOADS if (servers := provider.of(p))]
@@ -72,7 +101,7 @@ def profile(provider: Provider, address: Address, options: ProfileOptions) -> di
         "PayloadOrganization": options.organization or provider.display_name,
         "PayloadRemovalDisallowed": False,
         "PayloadContent": [
-            _mail_payload(provider, address, f"{base}.mail"),
+            _mail_payload(provider, address, f"{base}.mail", sender_name),
             *(_dav_payload(s, provider, address, f"{base}.{s.protocol}") for s in dav),
         ],
     }
@@ -102,13 +131,6 @@ def _common(kind: str, identifier: str, name: str) -> dict[str, Any]:
         "PayloadUUID": _uuid(identifier),
         "PayloadDisplayName": name,
     }
-
-
-def login(server: Server, address: Address) -> str:
-    """The login name: the domain's username template expanded for ``address``."""
-    if server.username is Username.EMAILLOCALPART:
-        return address.local_part
-    return str(address)
 
 
 def use_ssl(server: Server) -> bool:
@@ -143,27 +165,33 @@ def mail_servers(provider: Provider) -> tuple[Server, Server]:
     return incoming, outgoing
 
 
-def _mail_payload(provider: Provider, address: Address, identifier: str) -> dict[str, Any]:
+def _mail_payload(
+    provider: Provider, address: Address, identifier: str, sender_name: str
+) -> dict[str, Any]:
     incoming, outgoing = mail_servers(provider)
+    # EmailAccountName: the full user name the device shows in sent messages
+    # (apple/device-management com.apple.mail.managed.yaml); optional, from ?name=.
+    name = {"EmailAccountName": sender_name} if sender_name else {}
     return {
         **_common("com.apple.mail.managed", identifier, "Mail"),
+        **name,
         "EmailAccountDescription": provider.display_name,
         "EmailAccountType": ACCOUNT_TYPE[incoming.protocol],
         "EmailAddress": str(address),
-        **_mail_server("Incoming", incoming, address),
-        **_mail_server("Outgoing", outgoing, address),
+        **_mail_server("Incoming", incoming, logins.login(provider, incoming.username, address)),
+        **_mail_server("Outgoing", outgoing, logins.login(provider, outgoing.username, address)),
         # Asked once at installation instead of twice; the profile itself holds none.
         "OutgoingPasswordSameAsIncomingPassword": True,
     }
 
 
-def _mail_server(direction: str, server: Server, address: Address) -> dict[str, Any]:
+def _mail_server(direction: str, server: Server, login: str) -> dict[str, Any]:
     key = f"{direction}MailServer"
     return {
         f"{key}HostName": server.host,
         f"{key}PortNumber": server.port,
         f"{key}UseSSL": use_ssl(server),
-        f"{key}Username": login(server, address),
+        f"{key}Username": login,
         f"{key}Authentication": AUTHENTICATION[server.authentication],
     }
 
@@ -178,8 +206,11 @@ def _dav_payload(
         f"{prefix}HostName": server.host,
         f"{prefix}Port": server.port,
         # The SRV/TXT context URL (RFC 6764): the device finds the principal from there
-        # (current-user-principal), the same URL /.well-known/ redirects to.
+        # (current-user-principal), the same URL /.well-known/ redirects to. macOS
+        # ignores CardDAVPrincipalURL (apple/device-management com.apple.carddav.account:
+        # macOS "n/a") and starts at the host and port, so the DAV host itself has to
+        # answer /.well-known/carddav (README "CalDAV/CardDAV").
         f"{prefix}PrincipalURL": server.url,
         f"{prefix}UseSSL": use_ssl(server),
-        f"{prefix}Username": login(server, address),
+        f"{prefix}Username": logins.login(provider, server.username, address),
     }

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import jinja2
 
+from autoconf import logins
 from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
+from autoconf.model import Username
 
 TEMPLATE = "config-v1.1.xml"
 
@@ -21,9 +23,14 @@ SOCKET_TYPE = {Security.TLS: "SSL", Security.STARTTLS: "STARTTLS", Security.PLAI
 
 
 def render(env: jinja2.Environment, provider: Provider) -> bytes:
-    """The config-v1.1 document for ``provider``."""
+    """The config-v1.1 document for ``provider``.
+
+    ``<username>`` is :func:`autoconf.logins.template`: the same login POX and the Apple
+    profile give, with placeholders, for the primary domain and every alias alike.
+    """
     text = env.get_template(TEMPLATE).render(
         provider=provider,
+        logins={username: logins.template(provider, username) for username in Username},
         socket_type=SOCKET_TYPE,
         address_books=provider.of(Protocol.CARDDAV),
         calendars=provider.of(Protocol.CALDAV),

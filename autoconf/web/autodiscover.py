@@ -24,6 +24,7 @@ from autoconf.formats import autodiscover
 from autoconf.formats.autodiscover import PoxRequest
 from autoconf.formats.autodiscover import Schema
 from autoconf.formats.autodiscover import Skeleton
+from autoconf.model import AliasLogin
 from autoconf.web.common import host_domain
 from autoconf.web.common import query_address
 from autoconf.web.common import state
@@ -88,16 +89,23 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
 def answer(pox: PoxRequest) -> Response:
     """Redirect alias addresses, else render the settings in the requested schema.
 
-    Every local part at a served domain gets the same settings (no enumeration).
+    Every local part at a served domain gets the same settings (no enumeration). An
+    alias address is redirected to the primary address when the domain's alias login is
+    the primary one (Outlook then logs in as ``alice@primary``, as the Thunderbird
+    document and the Apple profile make other clients do); with ``alias_login =
+    "address"`` it gets the settings itself, ``LoginName`` being the alias address.
     """
     current = state()
     if pox.address:
         requestlog.note_address(str(pox.address))
-    primary = current.discoverer.primary(pox.address.domain if pox.address else host_domain())
+    domain = pox.address.domain if pox.address else host_domain()
+    primary = current.discoverer.primary(domain)
+    profile = current.settings.domains[primary]
     # Decided from configuration alone, before any DNS query or redirect.
-    if pox.schema is Schema.MOBILESYNC and not current.settings.domains[primary].activesync_url:
+    if pox.schema is Schema.MOBILESYNC and not profile.activesync_url:
         raise SchemaNotAvailableError(f"no ActiveSync server for {primary}")
-    if pox.address and pox.address.domain != primary:
+    redirect = profile.alias_login is AliasLogin.PRIMARY
+    if pox.address and pox.address.domain != primary and redirect:
         target = pox.address.with_domain(primary)
         body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
         return xml_response(body)
@@ -116,4 +124,4 @@ def answer(pox: PoxRequest) -> Response:
     )
     if pox.address:
         return xml_response(body)  # per user: private, no-store
-    return xml_response(body, max_age=served.max_age)
+    return xml_response(body, max_age=served.max_age, domain=domain)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Response
 from flask import current_app
 from flask import request
+from werkzeug.http import http_date
 
 from autoconf import requestlog
 from autoconf.address import Address
@@ -18,6 +21,9 @@ from autoconf.errors import UnknownDomainError
 #: Host prefixes clients put in front of the mail domain (clients.md section 0).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 XML = "text/xml; charset=utf-8"
+#: Names the mail domain (A-label) a cacheable answer was made for; the shipped nginx
+#: stores an answer only under that domain and hides the header from clients.
+DOMAIN_HEADER = "X-Autoconf-Domain"
 
 
 def state() -> State:
@@ -87,9 +93,15 @@ def query_domain(*names: str) -> str:
 
 
 def xml_response(
-    body: bytes, *, status: int = 200, max_age: int | None = None, etag: str = ""
+    body: bytes,
+    *,
+    status: int = 200,
+    max_age: int | None = None,
+    domain: str = "",
+    etag: str = "",
 ) -> Response:
-    """An XML answer; ``max_age`` makes it publicly cacheable, else it is private.
+    """An XML answer; with ``max_age`` it may be reused for that long by anyone asking
+    for ``domain`` (see :func:`cacheable`), else it is private and never stored.
 
     ``etag`` (quoted, only with ``max_age``) is sent as the validator, and a request whose
     ``If-None-Match`` names it gets 304 without a body (RFC 9110 section 13.1.2).
@@ -102,10 +114,43 @@ def xml_response(
         response = Response(status=304)
     else:
         response = Response(body, status=status, content_type=XML)
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
     if etag:
         response.headers["ETag"] = etag
+    return cacheable(response, domain=domain, max_age=max_age)
+
+
+def cacheable(response: Response, *, domain: str, max_age: int) -> Response:
+    """Mark an address-independent answer for ``domain`` (its A-label) as reusable for
+    ``max_age`` seconds. The one place that decides who may store an answer, and how long.
+
+    A shared cache keys on the URL, often without the query that names the address, so
+    ``public`` only when ``domain`` is the Host's own: an answer for another domain's
+    address (a hoster's ``autoconfig.`` name asked about a customer's domain) is
+    ``private``, which every shared cache honours (RFC 9111 section 5.2.2.7), so such a
+    cache can never hand one domain's servers to another.
+
+    The shipped nginx (deploy/nginx/autoconf.conf) stores answers per (Host, path, mail
+    domain): it ignores Cache-Control, takes the lifetime from ``Expires`` and stores an
+    answer only when :data:`DOMAIN_HEADER` names exactly the domain it read from the
+    request, so its key can never name another domain than the one answered for. The
+    lifetime goes in ``Expires`` rather than nginx's ``X-Accel-Expires``: any nginx cache
+    honours that one over ``private`` (when it comes first), also one keyed without the
+    query, which would undo the ``private`` above.
+    """
+    response.headers[DOMAIN_HEADER] = domain
+    shared = "public" if domain and domain == _host_domain_or_none() else "private"
+    response.headers["Cache-Control"] = f"{shared}, max-age={max_age}"
+    if max_age > 0:
+        # Whole seconds, rounded down (RFC 9110 section 5.6.7): never past the max-age.
+        response.headers["Expires"] = http_date(int(time.time()) + max_age)
     return response
+
+
+def _host_domain_or_none() -> str | None:
+    try:
+        return host_domain()
+    except UnknownDomainError:
+        return None
 
 
 def _not_modified(etag: str) -> bool:

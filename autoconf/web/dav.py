@@ -16,6 +16,7 @@ from flask import request
 
 from autoconf.errors import NoSettingsError
 from autoconf.model import Protocol
+from autoconf.web.common import cacheable
 from autoconf.web.common import host_domain
 from autoconf.web.common import state
 
@@ -33,10 +34,16 @@ REDIRECT_STATUS = 307
 
 
 @bp.route("/.well-known/<any(caldav, carddav):service>", methods=["GET", "HEAD", "PROPFIND"])
+@bp.route("/.well-known/<any(caldav, carddav):service>/", methods=["GET", "HEAD", "PROPFIND"])
 def well_known(service: str) -> Response:
-    """Redirect to the Host domain's DAV context URL; 404 when it publishes none."""
+    """Redirect to the Host domain's DAV context URL; 404 when it publishes none.
+
+    The trailing-slash form is redirected alike: some clients and proxies ask
+    ``/.well-known/caldav/`` (RFC 8615 registers the name, not the slash).
+    """
     current = state()
-    domain = current.discoverer.primary(host_domain())
+    asked = host_domain()
+    domain = current.discoverer.primary(asked)
     served = current.discoverer.served(domain, mail=False)
     provider = served.provider
     servers = provider.of(SERVICES[service])
@@ -45,14 +52,13 @@ def well_known(service: str) -> Response:
     target = servers[0].url
     if _is_self(target):
         raise NoSettingsError(f"{domain}: {service} SRV/TXT point back at this URI")
-    return Response(
-        status=REDIRECT_STATUS,
-        headers={"Location": target, "Cache-Control": f"public, max-age={served.max_age}"},
-    )
+    response = Response(status=REDIRECT_STATUS, headers={"Location": target})
+    return cacheable(response, domain=asked, max_age=served.max_age)
 
 
 def _is_self(url: str) -> bool:
     """A target equal to the request's own URI would loop (and RFC 6764 section 5 forbids
     serving DAV there)."""
     parts = urlsplit(url)
-    return parts.netloc.lower() == request.host.lower() and parts.path == request.path
+    same_path = parts.path.rstrip("/") == request.path.rstrip("/")
+    return parts.netloc.lower() == request.host.lower() and same_path

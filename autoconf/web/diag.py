@@ -1,27 +1,35 @@
 """The diagnostics page at ``/`` (README "Diagnostics").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
-:func:`autoconf.report.build_report`, like ``mail-autoconf check``) and every client's document
-(from :mod:`autoconf.documents`, i.e. the formats' own renderers). The blueprint is only
-registered when ``[diagnostics] enabled`` is true, so a disabled page is an unknown path.
+:func:`autoconf.report.cached_report`: the settings clients get, from the settings cache)
+and every client's document (from :mod:`autoconf.documents`, i.e. the formats' own
+renderers). The blueprint is only registered when ``[diagnostics] enabled`` is true, so a
+disabled page is an unknown path.
+
+The page is public: it costs at most the client endpoints' DNS (through the same cache)
+plus a few lint questions per load, only :data:`MAX_CONCURRENT_VIEWS` views per worker
+run at once, and DNS errors are shown as generic reasons only.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import request
+from flask.blueprints import BlueprintSetupState
 
+from autoconf import requestlog
 from autoconf.address import Address
 from autoconf.documents import Inputs
 from autoconf.documents import show_all
 from autoconf.errors import AutoconfError
-from autoconf.errors import DnsUnavailableError
 from autoconf.errors import InvalidAddressError
 from autoconf.report import Report
-from autoconf.report import build_report
+from autoconf.report import cached_report
 from autoconf.report import parse_target
 from autoconf.report import record_data
 from autoconf.web.common import state
@@ -34,6 +42,22 @@ TEMPLATE = "diag.html"
 MAX_INPUT = 320
 #: Stand-in local part when only a domain was typed (documents that carry the address).
 SAMPLE_LOCAL_PART = "user"
+#: Diagnoses one worker runs at once. A view may wait on DNS (a load, the lint questions);
+#: this stays below the threads of a worker (4 as shipped), so views can never
+#: take every thread from the client endpoints. More views at once are refused at once
+#: (503), never queued behind DNS.
+MAX_CONCURRENT_VIEWS = 1
+#: Retry-After of that refusal, in seconds: a view waits on DNS for a load and for the
+#: lint questions at most, each bounded by ``dns.timeout`` (2 s by default).
+BUSY_RETRY_AFTER = 2
+#: app.extensions key of this worker's view slots.
+SLOTS = "autoconf.diag.slots"
+BUSY = "The diagnostics page is busy in this worker; try again in a moment."
+
+
+@bp.record_once
+def _setup(setup: BlueprintSetupState) -> None:
+    setup.app.extensions[SLOTS] = threading.BoundedSemaphore(MAX_CONCURRENT_VIEWS)
 
 
 @bp.get("/")
@@ -46,7 +70,22 @@ def page() -> Response:
     # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404).
     discoverer = state().discoverer
     discoverer.primary(domain)
-    report = build_report(discoverer, domain, lint_unserved=False)
+    slots: threading.BoundedSemaphore = current_app.extensions[SLOTS]
+    if not slots.acquire(blocking=False):
+        requestlog.note_outcome("PageBusy")
+        response = page_response(render_page(typed=typed, problem=BUSY), 503)
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
+    try:
+        return diagnosis(typed, address, domain)
+    finally:
+        slots.release()
+
+
+def diagnosis(typed: str, address: Address | None, domain: str) -> Response:
+    """The page with the report for a served ``domain`` (rendering included: a report of
+    thousands of records costs CPU, so it is part of the bounded work)."""
+    report = cached_report(state().discoverer, domain).public()
     # Documents are shown for the primary domain: Autodiscover clients asking for an alias
     # address are first redirected there, Thunderbird gets the primary's document directly.
     local_part = address.local_part if address else SAMPLE_LOCAL_PART
@@ -54,8 +93,9 @@ def page() -> Response:
     response = page_response(render_page(typed=typed, report=report, address=shown_for))
     if report.error:
         # The same status and hint clients get while DNS fails.
-        response.status_code = DnsUnavailableError.http_status
-        response.headers["Retry-After"] = str(DnsUnavailableError().retry_after)
+        requestlog.note_outcome("DnsUnavailableError")
+        response.status_code = 503
+        response.headers["Retry-After"] = str(report.retry_after)
     return response
 
 
@@ -68,8 +108,7 @@ def typed_input() -> str:
 
 
 def cache_state(domain: str) -> str:
-    """This worker's cache entry for ``domain`` as a phrase (the page itself never uses it:
-    it looks DNS up afresh)."""
+    """This worker's cache entry for ``domain`` as a phrase."""
     cache = state().discoverer.cache
     if cache is None:
         return "disabled ([cache] enabled = false)"

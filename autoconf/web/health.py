@@ -6,15 +6,15 @@ import json
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 
-from autoconf.errors import AutoconfError
-from autoconf.errors import DnsUnavailableError
+from autoconf.readiness import Readiness
 from autoconf.web.common import state
 
 bp = Blueprint("health", __name__)
 
-#: Readiness looks at this many served domains at most, so a probe stays cheap.
-READY_SAMPLE = 20
+#: Where each app keeps its :class:`Readiness` (its lookups and their threads).
+READINESS = "autoconf.readiness"
 
 
 def _json(data: dict[str, object], status: int = 200) -> Response:
@@ -32,30 +32,23 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready unless DNS fails for every sampled domain with nothing cached to fall back on.
+    """Ready unless DNS fails for every sampled domain with nothing cached to fall back on,
+    decided within a fixed budget (:mod:`autoconf.readiness`).
 
     The configuration was validated at start-up, so a running app has one. A DNS outage
     while stale settings exist is not a reason to leave the load balancer (RFC 8767).
     """
-    discoverer = state().discoverer
-    domains = list(discoverer.settings.domains)[:READY_SAMPLE]
-    failures = 0
-    for domain in domains:
-        try:
-            discoverer.provider(domain)
-        except DnsUnavailableError:
-            failures += 1
-        except AutoconfError:
-            pass  # no usable records is the domain's problem, not this instance's
-    ready = failures < len(domains)
-    return _json(
-        {
-            "status": "ready" if ready else "dns-unavailable",
-            "domains_checked": len(domains),
-            "dns_failures": failures,
-        },
-        200 if ready else 503,
-    )
+    verdict = _readiness().verdict()
+    return _json(verdict.as_json(), 200 if verdict.ready else 503)
+
+
+def _readiness() -> Readiness:
+    found = current_app.extensions.get(READINESS)
+    if found is None:
+        # setdefault: two first probes at once keep one instance (it starts no thread yet).
+        found = current_app.extensions.setdefault(READINESS, Readiness(state().discoverer))
+    assert isinstance(found, Readiness)
+    return found
 
 
 @bp.get("/metrics")

@@ -15,6 +15,7 @@ from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.errors import BadRequestError
 from autoconf.formats import mobileconfig
+from autoconf.web.common import query_value
 from autoconf.web.common import state
 
 bp = Blueprint("mobileconfig", __name__)
@@ -27,7 +28,11 @@ CONTENT_TYPE = "application/x-apple-aspen-config"
 @bp.get("/mobileconfig")
 @bp.get("/email.mobileconfig")
 def profile() -> Response:
-    """The profile for ``?emailaddress=``; signed when ``[mobileconfig]`` has a signer."""
+    """The profile for ``?emailaddress=``; signed when ``[mobileconfig]`` has a signer.
+
+    An optional ``?name=`` (a help page's "your name" field) becomes the sender name,
+    cleaned and length-limited; it is never logged nor put in a header.
+    """
     current = state()
     address = _address()
     provider = current.discoverer.provider(address.domain)
@@ -35,7 +40,8 @@ def profile() -> Response:
     options = mobileconfig.ProfileOptions(
         organization=settings.organization, identifier_prefix=settings.identifier_prefix
     )
-    body = mobileconfig.render(provider, address, options)
+    sender_name = mobileconfig.clean_sender_name(query_value("name") or "")
+    body = mobileconfig.render(provider, address, options, sender_name=sender_name)
     if settings.signer is not None:
         body = settings.signer.sign(body)
     return _download(body, address.domain)

@@ -23,8 +23,9 @@ def config_v11() -> Response:
     version serves every address and shared caches may keep it for the remaining TTL.
     """
     current = state()
-    served = current.discoverer.served(query_domain("emailaddress"))
+    domain = query_domain("emailaddress")
+    served = current.discoverer.served(domain)
     document = current.documents.get(
         (FORMAT, served.version), lambda: thunderbird.render(current.templates, served.provider)
     )
-    return xml_response(document.body, max_age=served.max_age, etag=document.etag)
+    return xml_response(document.body, max_age=served.max_age, domain=domain, etag=document.etag)

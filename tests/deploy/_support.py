@@ -16,6 +16,20 @@ from typing import Any
 from typing import Protocol
 
 SECRET_QUERY = "emailaddress=query-marker-7c1f%40example.com&password=hunter2-marker"
+#: Addresses in odd places and spellings of the path (issue 12 item 8): each local part is
+#: "oddN-marker", which no access log may contain.
+ODD_ADDRESS_PATHS = (
+    "/mail/config-v1.1.xml/odd1-marker@example.com",
+    "//autodiscover/autodiscover.json//v1.0/odd2-marker@example.com?Protocol=AutodiscoverV1",
+    "/autodiscover/autodiscover.json//v1.0/odd3-marker@example.com",
+    "/autodiscover/autodiscover.json/v1.0/odd4-marker%40example.com",
+    "/x/odd5-marker%2540example.com/y",
+    "/AutoDiscover/AutoDiscover.JSON/V1.0/odd6-marker@example.com",
+    "/%61utodiscover/autodiscover.json/v1.0/odd7-marker@example.com",
+    "/odd8-marker%40example.com",
+    "/mail/odd9-marker@example.com/config-v1.1.xml?emailaddress=odd10-marker%40example.com",
+    "/x/odd11-marker%252540example.com",
+)
 SECRET_AUTH = "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3JkLW1hcmtlcg=="
 
 # ---------------------------------------------------------------------------------------------

@@ -1,25 +1,25 @@
 """deploy/Caddyfile: validated by Caddy, and run for real on loopback in front of a stand-in.
 
-The copy under test gets free ports, throwaway trustme certificates (the shipped file relies on
-automatic ACME, which needs the internet), a temp log file and the stand-in upstream.
+The copy under test (tests/deploy/caddy_site.py) gets free ports, throwaway trustme
+certificates, a temp log file and the stand-in upstream. The refusal of /readyz and /metrics
+and the answers for several domains are checked in front of the real app in
+test_deploy_caddy_app.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.deploy._support import HOSTS
+from tests.deploy._support import ODD_ADDRESS_PATHS
 from tests.deploy._support import OTHER_HTTP_PATHS
 from tests.deploy._support import OUTLOOK_HTTP_PATHS
 from tests.deploy._support import SECRET_AUTH
@@ -35,36 +35,13 @@ from tests.deploy._support import check_unknown_sni_rejected
 from tests.deploy._support import http_request
 from tests.deploy._support import https_request
 from tests.deploy._support import run_upstream
+from tests.deploy.caddy_site import CaddySite
+from tests.deploy.caddy_site import build_site
+from tests.deploy.caddy_site import caddy_env
+from tests.deploy.caddy_site import running as run_caddy
 from tests.deploy.conftest import require_module
-from tests.processes import stop
-from tests.processes import wait_for_port
 
 trustme = require_module("trustme")
-
-
-@dataclass
-class CaddySite:
-    prefix: Path
-    caddyfile: Path
-    http_port: int
-    https_port: int
-    ca: Any
-
-    @property
-    def access_log(self) -> Path:
-        return self.prefix / "autoconf.access.log"
-
-
-def _caddy_env(home: Path) -> dict[str, str]:
-    # Caddy keeps its state under $HOME / $XDG_*: point all of it into the temp dir.
-    env = dict(os.environ)
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "cfg"))
-    return env
-
-
-def _replace(text: str, old: str, new: str) -> str:
-    assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
-    return text.replace(old, new)
 
 
 @pytest.fixture(scope="module")
@@ -81,63 +58,23 @@ def upstream() -> Iterator[Upstream]:
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory,
-    deploy_dir: Path,
     ports: Callable[[], int],
     upstream: Upstream,
 ) -> CaddySite:
-    tmp = tmp_path_factory.mktemp("caddy")
-    ca = trustme.CA()
-    cert = ca.issue_cert(*HOSTS)
-    chain, key = tmp / "fullchain.pem", tmp / "privkey.pem"
-    cert.private_key_pem.write_to_path(str(key))
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    http_port, https_port = ports(), ports()
-
-    text = (deploy_dir / "Caddyfile").read_text()
-    text = _replace(
-        text,
-        "\temail admin@example.com\n",
-        f"\temail admin@example.com\n\tadmin off\n\thttp_port {http_port}\n"
-        f"\thttps_port {https_port}\n\tdefault_bind 127.0.0.1\n"
-        f"\tstorage file_system {{\n\t\troot {tmp / 'storage'}\n\t}}\n",
-    )
-    text = _replace(
-        text,
-        "# tls /etc/ssl/autoconf/fullchain.pem /etc/ssl/autoconf/privkey.pem",
-        f"tls {chain} {key}",
-    )
-    text = _replace(text, "/var/log/caddy/autoconf.access.log", str(tmp / "autoconf.access.log"))
-    text = _replace(
-        text, "reverse_proxy 127.0.0.1:8000", f"reverse_proxy 127.0.0.1:{upstream.port}"
-    )
-    caddyfile = tmp / "Caddyfile"
-    caddyfile.write_text(text)
-    return CaddySite(tmp, caddyfile, http_port, https_port, ca)
+    return build_site(tmp_path_factory.mktemp("caddy"), ports, upstream.port)
 
 
 @pytest.fixture(scope="module")
 def running(caddy: str, site: CaddySite) -> Iterator[CaddySite]:
-    log = (site.prefix / "caddy.log").open("wb")
-    proc = subprocess.Popen(
-        [caddy, "run", "--config", str(site.caddyfile), "--adapter", "caddyfile"],
-        env=_caddy_env(site.prefix),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(site.http_port, proc, "caddy")
-        wait_for_port(site.https_port, proc, "caddy")
+    with run_caddy(caddy, site):
         yield site
-    finally:
-        stop(proc)
-        log.close()
 
 
 def test_caddy_validates_shipped_file(caddy: str, deploy_dir: Path, tmp_path: Path) -> None:
     """`caddy validate` accepts deploy/Caddyfile exactly as shipped."""
     result = subprocess.run(
         [caddy, "validate", "--config", str(deploy_dir / "Caddyfile"), "--adapter", "caddyfile"],
-        env=_caddy_env(tmp_path),
+        env=caddy_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -159,7 +96,7 @@ def test_adapted_json_has_limits(caddy: str, deploy_dir: Path, tmp_path: Path) -
     """The adapted config caps bodies at 16 KiB and deletes Authorization before proxying."""
     result = subprocess.run(
         [caddy, "adapt", "--config", str(deploy_dir / "Caddyfile"), "--adapter", "caddyfile"],
-        env=_caddy_env(tmp_path),
+        env=caddy_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -255,3 +192,21 @@ def test_access_log_has_no_query_or_authorization(running: CaddySite) -> None:
     ), text
     for secret in ("query-marker", "hunter2", "emailaddress=", "c2VjcmV0", "v2-marker"):
         assert secret not in text
+
+
+def test_access_log_redacts_addresses_in_odd_path_forms(running: CaddySite) -> None:
+    """An address anywhere in the path, with "@" or "%40" (encoded once or more), doubled
+    slashes or odd letter case, never reaches the log; the path before it does."""
+    before = running.access_log.read_text().count("\n") if running.access_log.exists() else 0
+    for path in ODD_ADDRESS_PATHS:
+        https_request(running, "GET", path, host=HOSTS[1])
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline and text.count("\n") < before + len(ODD_ADDRESS_PATHS):
+        text = running.access_log.read_text() if running.access_log.exists() else ""
+        time.sleep(0.1)
+    uris = [json.loads(line)["request"]["uri"] for line in text.splitlines()[before:]]
+    assert len(uris) == len(ODD_ADDRESS_PATHS), text
+    assert "marker" not in "".join(uris), uris
+    assert "/mail/config-v1.1.xml/" in uris
+    assert "//autodiscover/autodiscover.json//v1.0/" in uris

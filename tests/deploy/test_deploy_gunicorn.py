@@ -1,4 +1,5 @@
-"""deploy/gunicorn.conf.py: the values it sets, its hooks, and a real gunicorn running with it."""
+"""autoconf.gunicorn_conf, the settings every deployment runs with: the values it sets, its
+hooks, and a real gunicorn running with it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CONF_ENV = (
     "AUTOCONF_BIND",
     "AUTOCONF_WORKERS",
     "AUTOCONF_THREADS",
+    "AUTOCONF_CLIENT_TIMEOUT",
     "AUTOCONF_LOG_LEVEL",
     "FORWARDED_ALLOW_IPS",
     "PROMETHEUS_MULTIPROC_DIR",
@@ -37,8 +39,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def load(deploy_dir: Path) -> dict[str, Any]:
-    return runpy.run_path(str(deploy_dir / "gunicorn.conf.py"))
+SHIPPED = ["-c", "python:autoconf.gunicorn_conf", "autoconf.wsgi:app"]
+
+
+def load() -> dict[str, Any]:
+    """A fresh evaluation of the settings module under the current environment."""
+    return runpy.run_module("autoconf.gunicorn_conf")
 
 
 def as_gunicorn_config(namespace: dict[str, Any]) -> Config:
@@ -56,10 +62,13 @@ def test_gunicorn_is_at_least_23() -> None:
     assert major >= 23
 
 
-def test_key_values(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_key_values(clean_env: pytest.MonkeyPatch) -> None:
     """gthread, loopback bind, limits and worker recycling are set and accepted by gunicorn."""
-    cfg = as_gunicorn_config(load(deploy_dir))
-    assert cfg.worker_class_str == "gthread"
+    cfg = as_gunicorn_config(load())
+    assert cfg.worker_class_str == "autoconf.gunicorn_worker.ClientTimeoutWorker"
+    from gunicorn.workers.gthread import ThreadWorker
+
+    assert issubclass(cfg.worker_class, ThreadWorker)
     assert cfg.bind == ["127.0.0.1:8000"]
     assert cfg.workers >= 2
     assert cfg.threads == 4
@@ -74,38 +83,39 @@ def test_key_values(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
     assert cfg.limit_request_field_size == 8190
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]
     assert cfg.accesslog == "-"
+    assert cfg.control_socket_disable is True
 
 
-def test_env_overrides(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_env_overrides(clean_env: pytest.MonkeyPatch) -> None:
     """Bind, worker/thread counts and trusted proxies come from the environment when set."""
     clean_env.setenv("AUTOCONF_BIND", "0.0.0.0:8080, [::]:8080")
     clean_env.setenv("AUTOCONF_WORKERS", "3")
     clean_env.setenv("AUTOCONF_THREADS", "6")
     clean_env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.5")
-    cfg = as_gunicorn_config(load(deploy_dir))
+    cfg = as_gunicorn_config(load())
     assert cfg.bind == ["0.0.0.0:8080", "[::]:8080"]
     assert cfg.workers == 3
     assert cfg.threads == 6
     assert cfg.forwarded_allow_ips == ["10.0.0.5"]
 
 
-def test_bad_worker_count_is_refused(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_bad_worker_count_is_refused(clean_env: pytest.MonkeyPatch) -> None:
     """An out-of-range AUTOCONF_WORKERS stops start-up instead of being used."""
     clean_env.setenv("AUTOCONF_WORKERS", "0")
     with pytest.raises(ValueError, match="AUTOCONF_WORKERS"):
-        load(deploy_dir)
+        load()
 
 
-def test_old_gunicorn_is_refused(deploy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_old_gunicorn_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the file under a gunicorn older than 23 raises instead of serving."""
     monkeypatch.setattr(gunicorn, "__version__", "22.0.0")
     with pytest.raises(RuntimeError, match="gunicorn >= 23"):
-        load(deploy_dir)
+        load()
 
 
-def test_access_log_format_has_path_only(deploy_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_access_log_format_has_path_only(clean_env: pytest.MonkeyPatch) -> None:
     """The access log format logs %(U)s and never the request line, query, user or Authorization."""
-    fmt = load(deploy_dir)["access_log_format"]
+    fmt = load()["access_log_format"]
     assert "%(U)s" in fmt
     for atom in ("%(r)s", "%(q)s", "%(u)s"):  # atoms are case-sensitive: %(U)s is the path
         assert atom not in fmt, atom
@@ -118,11 +128,9 @@ def _format_line(namespace: dict[str, Any], atoms: dict[str, Any]) -> str:
     return str(namespace["access_log_format"] % wrapper(atoms))
 
 
-def test_access_log_lines_are_json_even_for_hostile_paths(
-    deploy_dir: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+def test_access_log_lines_are_json_even_for_hostile_paths(clean_env: pytest.MonkeyPatch) -> None:
     """Quotes, backslashes and newlines in a path or User-Agent still give one valid JSON line."""
-    namespace = load(deploy_dir)
+    namespace = load()
     assert namespace["logger_class"] is namespace["JsonAccessLogger"]
     hostile = '/a"b\\c\n{"forged": 1}'
     line = _format_line(
@@ -145,67 +153,60 @@ def test_access_log_lines_are_json_even_for_hostile_paths(
     assert entry["method"] == "GET"
 
 
-def test_on_starting_empties_prometheus_dir(
-    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+def test_on_starting_empties_prometheus_dir(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     """Metrics files (and directories) left by an earlier run are removed at start-up."""
     metrics = tmp_path / "prom"
     (metrics / "sub").mkdir(parents=True)
     (metrics / "counter_123.db").write_bytes(b"old")
     (metrics / "sub" / "x").write_bytes(b"old")
     clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics))
-    load(deploy_dir)["on_starting"](None)
+    load()["on_starting"](None)
     assert metrics.is_dir()
     assert list(metrics.iterdir()) == []
 
 
 def test_on_starting_without_env_touches_nothing(
-    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
     """Without PROMETHEUS_MULTIPROC_DIR the hook deletes nothing (e.g. not the cwd)."""
     keep = tmp_path / "keep.db"
     keep.write_bytes(b"x")
     clean_env.chdir(tmp_path)
-    load(deploy_dir)["on_starting"](None)
+    load()["on_starting"](None)
     assert keep.exists()
 
 
-def test_child_exit_marks_worker_dead(
-    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+def test_child_exit_marks_worker_dead(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     """child_exit calls prometheus_client's mark_process_dead with the worker's pid."""
-    from tests.deploy.conftest import require_module
-
-    require_module("prometheus_client")
     from prometheus_client import multiprocess
 
     calls: list[int] = []
-    clean_env.setattr(multiprocess, "mark_process_dead", calls.append)
+    clean_env.setattr(multiprocess, "mark_process_dead", lambda pid, path: calls.append(pid))
     clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    load(deploy_dir)["child_exit"](None, SimpleNamespace(pid=4242))
+    load()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
     assert calls == [4242]
 
 
-def test_child_exit_is_inert_without_env_or_library(
-    deploy_dir: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch
-) -> None:
-    """child_exit does nothing without PROMETHEUS_MULTIPROC_DIR or without prometheus_client."""
-    namespace = load(deploy_dir)
-    worker = SimpleNamespace(pid=4242)
-    namespace["child_exit"](None, worker)  # env unset: must not import or raise
-    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    clean_env.setitem(sys.modules, "prometheus_client", None)  # makes the import fail
-    namespace["child_exit"](None, worker)
+def test_child_exit_never_raises(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """The hook runs in the arbiter, where an exception would stop the service: a vanished
+    metrics directory is logged, not raised."""
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "gone"))
+    logged: list[str] = []
+    log = SimpleNamespace(exception=logged.append, warning=logged.append)
+    load()["child_exit"](SimpleNamespace(WORKERS={}, log=log), SimpleNamespace(pid=4242))
+    assert logged == ["metrics archive failed: dead workers' files kept"]
 
 
-# --- With the application (needs wsgi.py from the main branch) -------------------------------
+def test_child_exit_is_inert_without_env(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR child_exit touches no file (e.g. not the cwd's)."""
+    keep = tmp_path / "counter_4242.db"
+    keep.write_bytes(b"x")
+    clean_env.chdir(tmp_path)
+    load()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
+    assert keep.exists()
 
 
-@pytest.fixture
-def wsgi_present(repo_root: Path) -> Path:
-    if not (repo_root / "wsgi.py").exists():
-        pytest.skip("wsgi.py not present yet (the application lands on main); merge main")
-    return repo_root
+# --- With the application ---------------------------------------------------------------------
 
 
 def _gunicorn_env(**extra: str) -> dict[str, str]:
@@ -214,20 +215,13 @@ def _gunicorn_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_check_config_loads_app(wsgi_present: Path, deploy_dir: Path) -> None:
-    """`gunicorn --check-config -c deploy/gunicorn.conf.py wsgi:app` succeeds from the repo root."""
+def test_check_config_loads_app(tmp_path: Path) -> None:
+    """`gunicorn --check-config -c python:autoconf.gunicorn_conf autoconf.wsgi:app` succeeds
+    from any directory: settings and application both come from the installed package."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--check-config",
-            "-c",
-            str(deploy_dir / "gunicorn.conf.py"),
-            "wsgi:app",
-        ],
-        cwd=wsgi_present,
-        env=_gunicorn_env(),
+        [sys.executable, "-m", "gunicorn", "--check-config", *SHIPPED],
+        cwd=tmp_path,
+        env=_gunicorn_env(PYTHONPATH=str(Path(__file__).resolve().parents[2])),
         capture_output=True,
         text=True,
         timeout=60,
@@ -235,12 +229,36 @@ def test_check_config_loads_app(wsgi_present: Path, deploy_dir: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_broken_configuration_stops_before_any_worker(tmp_path: Path) -> None:
+    """A configuration error ends the master with status 1, naming the key, before it binds
+    a socket or forks a worker (on_starting)."""
+    broken = tmp_path / "autoconf.toml"
+    broken.write_text("[dns]\ntimeout = 1.0\n")  # no [domains] table
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", *SHIPPED],
+        cwd=tmp_path,
+        env=_gunicorn_env(
+            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+            AUTOCONF_CONFIG=str(broken),
+            AUTOCONF_BIND="127.0.0.1:1",  # never bound: the check comes first
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Error: configuration error: domains:" in result.stderr
+    assert "Booting worker" not in result.stderr
+    assert "Listening at" not in result.stderr
+
+
 @pytest.mark.gunicorn
 def test_real_gunicorn_serves_and_logs_path_only(
-    wsgi_present: Path, deploy_dir: Path, tmp_path: Path, ports: Callable[[], int]
+    repo_root: Path, tmp_path: Path, ports: Callable[[], int]
 ) -> None:
-    """A real gunicorn with this file serves the bundled example, logs JSON lines without the
-    query string or Authorization, and empties a stale PROMETHEUS_MULTIPROC_DIR at start."""
+    """A real gunicorn with the shipped settings serves the bundled example, logs JSON lines
+    without the query string or Authorization, and empties a stale PROMETHEUS_MULTIPROC_DIR
+    at start."""
     port = ports()
     metrics = tmp_path / "prom"
     metrics.mkdir()
@@ -254,15 +272,8 @@ def test_real_gunicorn_serves_and_logs_path_only(
     )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(deploy_dir / "gunicorn.conf.py"),
-                "wsgi:app",
-            ],
-            cwd=wsgi_present,
+            [sys.executable, "-m", "gunicorn", *SHIPPED],
+            cwd=repo_root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -301,4 +312,4 @@ def test_real_gunicorn_serves_and_logs_path_only(
     assert "qmarker" not in text
     assert "emailaddress" not in text
     assert "c2VjcmV0" not in text
-    assert "Using worker: gthread" in text
+    assert "Using worker: autoconf.gunicorn_worker.ClientTimeoutWorker" in text

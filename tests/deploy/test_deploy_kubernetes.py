@@ -4,6 +4,7 @@ settings, probes and wiring the service relies on."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 import tomllib
@@ -203,3 +204,41 @@ def test_kustomize_build(deploy_dir: Path) -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "autoconf"
         kv.validate(doc, K8S_VERSIONS[0], strict=True)
+
+
+#: What clients ask (paths as ingress-nginx matches them: decoded, "//" merged).
+ROUTED = (
+    "/mail/config-v1.1.xml",
+    "/.well-known/autoconfig/mail/config-v1.1.xml",
+    "/.well-known/caldav",
+    "/.well-known/carddav",
+    "/autodiscover/autodiscover.xml",
+    "/Autodiscover/Autodiscover.xml",
+    "/AUTODISCOVER/AUTODISCOVER.XML",
+    "/autodiscover/autodiscover.json",
+    "/Autodiscover/Autodiscover.json/v1.0/alice@example.com",
+    "/mobileconfig",
+    "/email.mobileconfig",
+    "/",
+)
+#: For the kubelet and Prometheus only, which reach the pods directly.
+NOT_ROUTED = ("/readyz", "/metrics", "/healthz", "/READYZ", "/Metrics", "/readyz/", "/metrics/x")
+
+
+def test_ingress_routes_client_endpoints_only(resources: dict[str, dict[str, Any]]) -> None:
+    """Issue 12 item 5: the Ingress no longer routes "/" by prefix. Its paths are regular
+    expressions (use-regex), which ingress-nginx turns into case-insensitive locations
+    anchored at the start of the path (``location ~* "^<path>"``); every client URL is
+    routed, and /readyz, /metrics and /healthz are not, on both names."""
+    ingress = resources["Ingress"]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+    for rule in ingress["spec"]["rules"]:
+        paths = rule["http"]["paths"]
+        assert {p["pathType"] for p in paths} == {"ImplementationSpecific"}
+        patterns = [re.compile("^" + p["path"], re.IGNORECASE) for p in paths]
+
+        def routed(path: str, patterns: list[re.Pattern[str]] = patterns) -> bool:
+            return any(pattern.search(path) for pattern in patterns)
+
+        assert [path for path in ROUTED if not routed(path)] == [], rule["host"]
+        assert [path for path in NOT_ROUTED if routed(path)] == [], rule["host"]

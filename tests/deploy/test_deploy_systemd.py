@@ -65,10 +65,12 @@ def test_hardening_directives_present(deploy_dir: Path) -> None:
 
 
 def test_runs_gunicorn_never_the_dev_server(deploy_dir: Path) -> None:
-    """ExecStart is gunicorn with the shipped config file, not `flask run` or werkzeug."""
+    """ExecStart is the shipped command (gunicorn with the packaged settings and application,
+    as `mail-autoconf serve` runs it), not `flask run` or werkzeug."""
+    from autoconf.server import command
+
     (exec_start,) = service_section(deploy_dir)["ExecStart"]
-    assert exec_start.startswith(f"{VENV_GUNICORN} -c /etc/autoconf/gunicorn.conf.py ")
-    assert exec_start.endswith("wsgi:app")
+    assert exec_start.split() == [VENV_GUNICORN, *command()[3:]]
     text = (deploy_dir / "autoconf.service").read_text().lower()
     assert "flask run" not in text
     assert "werkzeug" not in text

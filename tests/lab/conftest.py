@@ -22,6 +22,7 @@ from tests.lab import mailservers
 from tests.lab.lab import Lab
 from tests.lab.mailservers import MailServers
 from tests.lab.netns import NamespaceUnavailableError
+from tests.lab.variants import ALIAS_ADDRESS
 from tests.lab.variants import VARIANTS
 from tests.servers import ROOT
 
@@ -96,10 +97,11 @@ def _probe(lab: Lab, client: str, *args: str) -> dict[str, Any]:
 
 @pytest.fixture(name="thunderbird", scope="session")
 def fixture_thunderbird(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """What Thunderbird found for every variant's address (one Thunderbird run)."""
+    """What Thunderbird found for every variant's address and the alias address (one
+    Thunderbird run)."""
     require({"thunderbird": "thunderbird", "certutil": "libnss3-tools"})
     workdir = tmp_path_factory.mktemp("thunderbird")
-    addresses = [v.address for v in VARIANTS]
+    addresses = [*(v.address for v in VARIANTS), ALIAS_ADDRESS]
     return _probe(lab, "thunderbird", str(workdir), str(lab.ca_pem), *addresses)
 
 
@@ -125,8 +127,8 @@ def fixture_thunderbird_accounts(
 def fixture_deltachat(
     lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """What Delta Chat configured for every variant's address (one RPC server), and the
-    message each configured account sent to itself."""
+    """What Delta Chat configured for every variant's address and the alias address (one
+    RPC server), and the message each configured account sent to itself."""
     server = _executable("deltachat-rpc-server")
     require_packages(
         ["deltachat-rpc-server"] * (server is None)
@@ -134,7 +136,7 @@ def fixture_deltachat(
     )
     assert server is not None
     workdir = tmp_path_factory.mktemp("deltachat")
-    addresses = [v.address for v in VARIANTS]
+    addresses = [*(v.address for v in VARIANTS), ALIAS_ADDRESS]
     return _probe(lab, "deltachat", server, str(workdir), *addresses)
 
 

@@ -7,7 +7,7 @@ port      process       role
 ========  ============  ==================================================================
 5300      knotd         authoritative for lab.test (DNSSEC-signed), provider.test, unsigned.test
 53        unbound       validating resolver (the namespace's resolv.conf), trust anchor lab.test
-8000      gunicorn      ``wsgi:app`` with ``deploy/gunicorn.conf.py``
+8000      gunicorn      the shipped command (``autoconf.server.command()``)
 80, 443   nginx         ``deploy/nginx/autoconf.conf`` with only names, paths and ports substituted
 ========  ============  ==================================================================
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -26,7 +25,9 @@ from pathlib import Path
 
 import trustme
 
+from autoconf.server import command
 from tests.lab.netns import Namespace
+from tests.lab.variants import ALIAS
 from tests.lab.variants import VARIANTS
 from tests.lab.variants import lab_config
 from tests.servers import ROOT
@@ -35,7 +36,6 @@ from tests.servers import to_toml
 HERE = Path(__file__).parent
 ZONES = HERE / "zones"
 VHOST = ROOT / "deploy" / "nginx" / "autoconf.conf"
-GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 SIGNED_ZONE = "lab.test"
 KNOT_PORT = 5300
 UPSTREAM = "127.0.0.1:8000"
@@ -89,7 +89,10 @@ server:
 {stubs}
 """
 
+# Workers run as root: they write the vhost's proxy cache below the test's temp directory,
+# which only root may enter (the shipped path, /var/lib/nginx, is nginx's own).
 NGINX_CONF = """\
+user root;
 daemon off;
 master_process on;
 worker_processes 1;
@@ -123,14 +126,16 @@ class Response:
 
 
 def host_names() -> list[str]:
-    """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant."""
-    return [f"{prefix}.{v.domain}" for v in VARIANTS for prefix in ("autoconfig", "autodiscover")]
+    """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant and
+    of the alias domain."""
+    domains = [*(v.domain for v in VARIANTS), ALIAS]
+    return [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
 
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
     """The shipped vhost with only what its header says to change: names, certificate
-    paths, log paths and the request rate (the upstream stays 127.0.0.1:8000, free inside
-    the namespace).
+    paths, log and cache paths and the request rate (the upstream stays 127.0.0.1:8000,
+    free inside the namespace).
 
     The rate: every lab client runs from 127.0.0.1 and sets up eight accounts within
     seconds (Thunderbird alone sends ~12 requests per account), far past the shipped
@@ -145,6 +150,7 @@ def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
         "/etc/ssl/autoconf/fullchain.pem": str(cert),
         "/etc/ssl/autoconf/privkey.pem": str(key),
         "/var/log/nginx/autoconf.": f"{logs}/autoconf.",
+        "/var/lib/nginx/autoconf-cache": f"{logs}/autoconf-cache",
         "rate=10r/s": "rate=1000r/s",
     }
     for old, new in replacements.items():
@@ -244,8 +250,8 @@ class Lab:
             "AUTOCONF_THREADS": "4",
             "PYTHONPATH": str(ROOT),
         }
-        argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
-        argv += ["--chdir", str(ROOT), "wsgi:app"]
+        *argv, app = command()
+        argv += ["--chdir", str(ROOT), app]
         log = self.run_dir / "gunicorn.log"
         self.ns.spawn(argv, log, env=env)
         self._wait(

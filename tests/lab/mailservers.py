@@ -18,7 +18,8 @@ port      process       role
 ========  ============  ====================================================================
 
 Every variant's address ``alice@<domain>`` is a user with :data:`PASSWORD`; mail for it
-lands in ``<workdir>/mail/<domain>/alice/Maildir``.
+lands in ``<workdir>/mail/<domain>/alice/Maildir``. The alias domain's address is a Postfix
+alias of the primary's (the user it logs in as).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from dataclasses import field
 from pathlib import Path
 
 from tests.lab.lab import Lab
+from tests.lab.variants import ALIAS
+from tests.lab.variants import ALIAS_ADDRESS
+from tests.lab.variants import ALIAS_LOGIN
 from tests.lab.variants import SERVED
 from tests.lab.variants import VARIANTS
 from tests.processes import stop as stop_process
@@ -150,6 +154,9 @@ local_recipient_maps =
 biff = no
 virtual_mailbox_domains = {domains}
 virtual_mailbox_maps = texthash:{dir}/postfix/mailboxes
+# The lab's alias domain: mail to alice@<alias> lands in the primary's mailbox.
+virtual_alias_domains = {alias_domain}
+virtual_alias_maps = texthash:{dir}/postfix/aliases
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
 smtpd_tls_chain_files = {key}, {cert}
 smtpd_tls_security_level = may
@@ -387,6 +394,7 @@ def _start_postfix(lab: Lab, root: Path, cert: Path, key: Path) -> subprocess.Po
         POSTFIX_MAIN.format(
             dir=root,
             domains=" ".join(domains),
+            alias_domain=ALIAS,
             lmtp=LMTP_PORT,
             auth=AUTH_PORT,
             cert=cert,
@@ -395,6 +403,7 @@ def _start_postfix(lab: Lab, root: Path, cert: Path, key: Path) -> subprocess.Po
     )
     (etc / "master.cf").write_text(POSTFIX_MASTER.format(address=ADDRESS))
     (root / "postfix" / "mailboxes").write_text("".join(f"{u} {u}\n" for u in users()))
+    (root / "postfix" / "aliases").write_text(f"{ALIAS_ADDRESS} {ALIAS_LOGIN}\n")
     return lab.ns.spawn(["postfix", "-c", str(etc), "start-fg"], root / "postfix.out")
 
 

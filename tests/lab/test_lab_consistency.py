@@ -14,13 +14,18 @@ Sources compared, all from the running lab:
 
 from __future__ import annotations
 
+import plistlib
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.lab.lab import Lab
+from tests.lab.variants import ALIAS
+from tests.lab.variants import ALIAS_ADDRESS
+from tests.lab.variants import ALIAS_LOGIN
 from tests.lab.variants import SERVED
+from tests.lab.variants import VARIANTS
 from tests.lab.variants import Endpoint
 from tests.lab.variants import Variant
 from tests.lab.variants import first_per_protocol
@@ -131,3 +136,41 @@ def test_every_format_and_client_lists_the_same_servers(
     assert http.profile == (apple_security(imap_first), apple_security(smtp_first))
     redirects = tuple(url for url in http.well_known if url)
     assert variant.dav == http.xml_dav == http.pox_dav == http.profile_dav == redirects
+
+
+def _logins(summary: dict[str, Any]) -> set[str]:
+    """The logins Thunderbird creates the account with (incoming and outgoing server,
+    placeholders filled by its AccountConfig.replaceVariables)."""
+    return set(summary["logins"].values())
+
+
+def test_alias_address_logs_in_as_the_primary_everywhere(
+    lab: Lab, thunderbird: dict[str, Any], deltachat: dict[str, Any]
+) -> None:
+    """alice@alias.lab.test (an alias of lab.test, default ``alias_login``) gets lab.test's
+    servers, and every client logs in as alice@lab.test: Thunderbird through autoconfig
+    (``%EMAILLOCALPART%@lab.test`` filled in) and through Exchange Autodiscover (the
+    ``redirectAddr`` followed), and the Apple profile the service hands out; Delta Chat
+    gets the same servers."""
+    primary = VARIANTS[0]
+    found = thunderbird["lookups"][ALIAS_ADDRESS]
+    assert "hub" in found, found
+    assert from_thunderbird(found["hub"]) == (primary.incoming, primary.outgoing)
+    assert _logins(found["hub"]) == {ALIAS_LOGIN}, found["hub"]
+    assert "exchange" in found, found
+    assert from_thunderbird(found["exchange"]) == primary.pox
+    assert _logins(found["exchange"]) == {ALIAS_LOGIN}, found["exchange"]
+    # Delta Chat reads the same autoconfig document: lab.test's IMAP and SMTP servers. Its
+    # log masks the login ("***@..."), so the login itself cannot be seen here; its
+    # auto_mozilla.rs fills %EMAILLOCALPART% like Thunderbird.
+    used = deltachat["accounts"][ALIAS_ADDRESS]["used"]
+    assert from_deltachat(used) == _imap_smtp((primary.incoming, primary.outgoing))
+    profile = lab.curl(f"https://autoconfig.{ALIAS}/mobileconfig?emailaddress={ALIAS_ADDRESS}")
+    assert profile.status == 200
+    (mail,) = [
+        p
+        for p in plistlib.loads(profile.body)["PayloadContent"]
+        if p["PayloadType"] == "com.apple.mail.managed"
+    ]
+    assert mail["EmailAddress"] == ALIAS_ADDRESS
+    assert {mail["IncomingMailServerUsername"], mail["OutgoingMailServerUsername"]} == {ALIAS_LOGIN}

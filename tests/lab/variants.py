@@ -124,6 +124,12 @@ VARIANTS = (
     ),
 )
 
+#: An alias domain of the first variant (``domains."lab.test".aliases``): an address there
+#: gets lab.test's servers and, by the default ``alias_login``, logs in as lab.test.
+ALIAS = "alias.lab.test"
+ALIAS_ADDRESS = f"alice@{ALIAS}"
+ALIAS_LOGIN = f"alice@{VARIANTS[0].domain}"
+
 SERVED = tuple(v for v in VARIANTS if v.served)
 WITH_AUTOCONFIG = tuple(v for v in SERVED if v.has_autoconfig)
 BY_DOMAIN = {v.domain: v for v in VARIANTS}
@@ -131,7 +137,11 @@ BY_DOMAIN = {v.domain: v for v in VARIANTS}
 
 def lab_config() -> dict[str, Any]:
     """The service's configuration in the lab: live DNS through the validating resolver."""
+    domains: dict[str, dict[str, Any]] = {
+        v.domain: {"display_name": f"Lab {v.domain}"} for v in VARIANTS
+    }
+    domains[VARIANTS[0].domain]["aliases"] = [ALIAS]
     return {
         "dns": {"nameservers": ["127.0.0.1"], "timeout": 2.0, "dnssec": True},
-        "domains": {v.domain: {"display_name": f"Lab {v.domain}"} for v in VARIANTS},
+        "domains": domains,
     }

@@ -129,10 +129,11 @@ def pox_request(address: str, schema: str = "outlook") -> str:
 
 
 def dav_from_config_xml(body: bytes) -> tuple[str, ...]:
-    """CalDAV then CardDAV URLs of a config-v1.1 document (``calendar``/``addressBook``)."""
+    """CalDAV then CardDAV URLs of a config-v1.1 document (``calendar``/``addressbook``, as
+    draft-ietf-mailmaint-autoconfig spells them)."""
     root = etree.fromstring(body)
     calendars = [c.findtext("url") for c in root.iterfind("calendar")]
-    books = [b.findtext("url") for b in root.iterfind("addressBook")]
+    books = [b.findtext("url") for b in root.iterfind("addressbook")]
     return tuple(calendars + books)
 
 

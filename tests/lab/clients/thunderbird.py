@@ -67,10 +67,20 @@ const { fetchConfigFromExchange } = ChromeUtils.importESModule(
 const servers = list => list.filter(s => s && s.hostname).map(s => ({
   type: s.type, hostname: s.hostname, port: s.port, socketType: s.socketType,
   auth: s.auth, username: s.username }));
+const { AccountConfig } = ChromeUtils.importESModule(
+  "resource:///modules/accountcreation/AccountConfig.sys.mjs");
+// The logins the account is created with: placeholders filled by Thunderbird's own
+// AccountConfig.replaceVariables, as account creation does (primary servers only).
+const logins = c => {
+  const copy = c.copy();
+  AccountConfig.replaceVariables(copy, "Lab User", address, "lab-password");
+  return { incoming: copy.incoming.username, outgoing: copy.outgoing.username };
+};
 const summary = c => c && {
   source: c.source, subSource: c.subSource,
   incoming: servers([c.incoming, ...(c.incomingAlternatives || [])]),
-  outgoing: servers([c.outgoing, ...(c.outgoingAlternatives || [])]) };
+  outgoing: servers([c.outgoing, ...(c.outgoingAlternatives || [])]),
+  logins: logins(c) };
 const noThirdParty = async () => { throw new Error("redirect to a third party refused"); };
 (async () => {
   const out = {};

@@ -1,23 +1,25 @@
-"""Production gunicorn settings for autoconf.
+"""The production gunicorn settings: the only ones the service runs with.
 
-Used by every shipped way of running the service (systemd unit, container image, Kubernetes):
+``mail-autoconf serve`` and every shipped deployment (systemd unit, container image,
+Kubernetes) run the same command::
 
-    gunicorn -c deploy/gunicorn.conf.py wsgi:app
+    gunicorn -c python:autoconf.gunicorn_conf autoconf.wsgi:app
 
-What to change: nothing in the file for a normal install. The knobs an operator needs are read
-from the environment so that the file can be copied verbatim:
+(``mail-autoconf serve`` is exactly that, with its ``--bind``/``--workers``/``--threads``
+passed as the variables below). The knobs an operator needs are read from the environment;
+everything else is fixed here:
 
     AUTOCONF_BIND         listen address(es), comma-separated      default 127.0.0.1:8000
     AUTOCONF_WORKERS      worker processes                         default 2 x usable CPUs (2..16)
     AUTOCONF_THREADS      threads per worker                       default 4
+    AUTOCONF_CLIENT_TIMEOUT  seconds a client may stall mid-request  default 10 (1..60)
+    AUTOCONF_LOG_LEVEL    gunicorn's log level                     default info
     FORWARDED_ALLOW_IPS   proxies trusted for X-Forwarded-Proto    default 127.0.0.1,::1
     PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no files)
 
-Command-line flags (as passed by ``mail-autoconf serve --bind ... --workers ...``) override this file.
-
 gunicorn >= 23 is required: older releases mishandle Transfer-Encoding (request smuggling,
 CVE-2024-1135 and CVE-2024-6827). Debian 12 ships 20.1, so install gunicorn from PyPI into the
-venv or image. The file refuses to load on an older gunicorn rather than run exposed.
+venv or image. The module refuses to load on an older gunicorn rather than run exposed.
 """
 
 from __future__ import annotations
@@ -26,12 +28,25 @@ import json
 import os
 import re
 import shutil
+import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import gunicorn
 from gunicorn.glogging import Logger
 from gunicorn.glogging import SafeAtoms
+from prometheus_client import multiprocess
+
+from autoconf.gunicorn_worker import STALLED_MESSAGE
+from autoconf.gunicorn_worker import client_timeout
+from autoconf.gunicorn_worker import is_stall
+from autoconf.metrics import archive_dead_processes
+from autoconf.server import BIND_ENV
+from autoconf.server import THREADS_ENV
+from autoconf.server import WORKERS_ENV
+from autoconf.server import env_int
 
 _MIN_GUNICORN = (23, 0)
 _version = tuple(int(part) for part in gunicorn.__version__.split(".")[:2] if part.isdigit())
@@ -39,16 +54,6 @@ if _version < _MIN_GUNICORN:
     raise RuntimeError(
         f"autoconf needs gunicorn >= 23.0 (request-smuggling fixes); found {gunicorn.__version__}"
     )
-
-
-def _env_int(name: str, default: int, *, low: int, high: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    value = int(raw)
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is outside {low}..{high}")
-    return value
 
 
 def _usable_cpus() -> int:
@@ -66,9 +71,7 @@ def _usable_cpus() -> int:
 # limit, rate limiting and the Authorization strip. Only a container binds a wider address, and
 # then its own network namespace is the boundary.
 bind = [
-    addr.strip()
-    for addr in os.environ.get("AUTOCONF_BIND", "127.0.0.1:8000").split(",")
-    if addr.strip()
+    addr.strip() for addr in os.environ.get(BIND_ENV, "127.0.0.1:8000").split(",") if addr.strip()
 ]
 
 # Only these peers may set X-Forwarded-Proto (and so make the app believe a request was https).
@@ -81,11 +84,15 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # gthread: a lookup blocks a thread for up to the DNS budget (~2-2.5 s) while the worker's other
 # threads keep serving; sync workers would stall on every cold lookup. Measured on 2 vCPUs with
-# 2 workers x 4 threads: ~950 req/s for POX with p99 57 ms. Slow clients are the proxy's job
-# (it buffers whole requests and responses), which is why a buffering proxy is mandatory.
-worker_class = "gthread"
-workers = _env_int("AUTOCONF_WORKERS", max(2, min(2 * _usable_cpus(), 16)), low=1, high=64)
-threads = _env_int("AUTOCONF_THREADS", 4, low=1, high=32)
+# 2 workers x 4 threads: ~950 req/s for POX with p99 57 ms. The subclass adds a read/write
+# timeout on every client socket (autoconf.gunicorn_worker): gthread itself waits for a
+# request's first byte without a thread, but then blocks a thread on the rest for ever.
+worker_class = "autoconf.gunicorn_worker.ClientTimeoutWorker"
+workers = env_int(WORKERS_ENV, max(2, min(2 * _usable_cpus(), 16)), low=1, high=64)
+threads = env_int(THREADS_ENV, 4, low=1, high=32)
+# Not a gunicorn setting (gunicorn ignores the name): ClientTimeoutWorker reads the same
+# variable; reading it here makes a bad value stop the start, not every worker.
+client_read_timeout = client_timeout()
 
 # The worker heartbeat deadline. A request's worst case is one DNS budget (queries run
 # concurrently, lifetime ~2-2.5 s) plus rendering; 20 s is far above that, so a kill here means
@@ -104,7 +111,8 @@ graceful_timeout = 15
 keepalive = 5
 
 # Recycle workers now and then so a slow leak (caches, parser state) cannot grow without bound;
-# the jitter keeps all workers from restarting at the same moment.
+# the jitter keeps all workers from restarting at the same moment. Each recycled worker's
+# metrics files are folded into one archive per kind (child_exit below).
 max_requests = 2000
 max_requests_jitter = 200
 
@@ -153,7 +161,7 @@ access_log_format = (
 )
 
 
-class _JsonAtoms(SafeAtoms):
+class _JsonAtoms(SafeAtoms):  # type: ignore[misc]
     """Log atoms escaped for a JSON string, so a path like ``/a%22%0a`` cannot break the line.
 
     gunicorn's own escaping only prefixes double quotes; backslashes and control characters
@@ -177,6 +185,7 @@ _V2_ADDRESS = re.compile(r"(?i)^(/autodiscover/autodiscover\.json/v1\.0/).+$")
 REDACTED = "-redacted-"
 _INVALID_REQUEST = "Invalid request from"
 _CRASH = "Error handling request %s %s"
+_SOCKET_ERROR = "Socket error processing request."
 
 
 def redact_path(path: str) -> str:
@@ -186,17 +195,19 @@ def redact_path(path: str) -> str:
     return "/".join(REDACTED if "@" in segment else segment for segment in path.split("/"))
 
 
-class JsonAccessLogger(Logger):
+class JsonAccessLogger(Logger):  # type: ignore[misc]
     """JSON-escaped access log atoms, with addresses redacted from the path."""
 
     atoms_wrapper_class = _JsonAtoms
 
-    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
-        atoms = super().atoms(resp, req, environ, request_time)
+    def atoms(
+        self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any
+    ) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         atoms["U"] = redact_path(atoms.get("U") or "")
         return atoms
 
-    def warning(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         """gunicorn quotes the offending fragment of a malformed request in its warning
         (``Invalid HTTP Version: 'x?password=... HTTP/1.1'``); the fragment can carry a query
         string or a header value, so everything from the first quote on is dropped."""
@@ -205,22 +216,27 @@ class JsonAccessLogger(Logger):
             msg = head + REDACTED if quote else msg
         super().warning(msg, *args, **kwargs)
 
-    def exception(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
         """gunicorn logs an application crash as ``Error handling request <method> <uri>``
-        with the raw URI, query string included: log the redacted path instead."""
+        with the raw URI, query string included: log the redacted path instead. A client
+        that stalled past the read timeout is one info line, not an error with a traceback
+        (any client can cause it)."""
         if msg == _CRASH and len(args) == 2:
             args = (args[0], redact_path(urlsplit(str(args[1])).path))
+        if msg == _SOCKET_ERROR and is_stall(sys.exc_info()[1]):
+            super().info(STALLED_MESSAGE)
+            return
         super().exception(msg, *args, **kwargs)
 
 
-def pre_request(worker: object, req: object) -> None:
+def pre_request(worker: Any, req: Any) -> None:
     """gunicorn's default hook logs the raw path at debug level; log it redacted."""
-    worker.log.debug("%s %s", req.method, redact_path(req.path))  # type: ignore[attr-defined]
+    worker.log.debug("%s %s", req.method, redact_path(req.path))
 
 
 logger_class = JsonAccessLogger
 
-# --- Prometheus multiprocess mode -----------------------------------------------------------
+# --- Start-up and Prometheus multiprocess mode ----------------------------------------------
 
 
 def _multiproc_dir() -> Path | None:
@@ -228,8 +244,18 @@ def _multiproc_dir() -> Path | None:
     return Path(raw) if raw else None
 
 
-def on_starting(server: object) -> None:
-    """Empty the metrics directory: files left by a previous run would be summed into ours."""
+def on_starting(server: Any) -> None:
+    """Before any socket or worker: refuse a broken configuration or zone file, load the
+    zone files once for every worker, and empty the metrics directory (files left by a
+    previous run would be summed into ours)."""
+    from autoconf.errors import ConfigError
+    from autoconf.sources import preload_zones
+
+    try:
+        preload_zones()
+    except ConfigError as exc:
+        # gunicorn prints a RuntimeError as "Error: ..." and exits with status 1.
+        raise RuntimeError(f"configuration error: {exc.detail}") from None
     directory = _multiproc_dir()
     if directory is None:
         return
@@ -241,12 +267,29 @@ def on_starting(server: object) -> None:
             entry.unlink()
 
 
-def child_exit(server: object, worker: object) -> None:
-    """Tell prometheus_client a worker is gone so its live gauges stop being reported."""
-    if _multiproc_dir() is None:
+def on_reload(server: Any) -> None:
+    """SIGHUP: the new workers start from the zone files as they are now, or as last
+    loaded when one is broken (one error line; the service keeps answering)."""
+    from autoconf.sources import on_reload as reload_zones
+
+    reload_zones(server)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: fold its metrics files (and any other dead process's) into the
+    archive, so the directory stays bounded however many workers are recycled, and tell
+    prometheus_client so its live gauges stop being reported."""
+    directory = _multiproc_dir()
+    if directory is None:
         return
+    # The arbiter has already dropped ``worker`` from WORKERS; the master itself never
+    # counts (it does not load the app) but is kept out on principle.
+    live = {int(pid) for pid in server.WORKERS} | {os.getpid()}
     try:
-        from prometheus_client import multiprocess
-    except ImportError:
-        return
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+        multiprocess.mark_process_dead(worker.pid, str(directory))  # type: ignore[no-untyped-call]
+        if not archive_dead_processes(directory, live):
+            server.log.warning("metrics archive busy: dead workers' files kept until the next exit")
+    except Exception:
+        # The hook runs in the arbiter, where an exception would stop the whole service;
+        # the files stay where they are and /metrics still counts them.
+        server.log.exception("metrics archive failed: dead workers' files kept")

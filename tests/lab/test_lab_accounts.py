@@ -23,6 +23,9 @@ from tests.lab.lab import Lab
 from tests.lab.mailservers import DAV_HOST
 from tests.lab.mailservers import PASSWORD
 from tests.lab.mailservers import MailServers
+from tests.lab.variants import ALIAS
+from tests.lab.variants import ALIAS_ADDRESS
+from tests.lab.variants import ALIAS_LOGIN
 from tests.lab.variants import BY_DOMAIN
 from tests.lab.variants import SERVED
 from tests.lab.variants import VARIANTS
@@ -116,6 +119,26 @@ def test_deltachat_configures_and_sends_to_itself(
         deltachat["version"],
         f"{variant.domain} (account)",
         "configured; message to itself delivered",
+    )
+
+
+def test_deltachat_alias_account_logs_in_as_the_primary(
+    deltachat: dict[str, Any], mail: MailServers
+) -> None:
+    """An address at the alias domain: Delta Chat logs in with the primary's login our
+    answer gives (alice@lab.test; the alias itself is no mailbox user), and its message to
+    itself reaches the primary's mailbox through the alias."""
+    account = deltachat["accounts"][ALIAS_ADDRESS]
+    assert account["outcome"] == "configured", account["messages"][-20:]
+    sent = account["sent"]
+    assert sent["state"] == "OUT_DELIVERED", sent
+    delivered = wait_for_message(mail, ALIAS_LOGIN, f"<{sent['message_id']}>")
+    assert f"To: <{ALIAS_ADDRESS}>".encode() in delivered or ALIAS_ADDRESS.encode() in delivered
+    report(
+        "Delta Chat",
+        deltachat["version"],
+        f"{ALIAS} (account)",
+        "configured as the primary; message to itself delivered",
     )
 
 

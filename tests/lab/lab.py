@@ -108,6 +108,8 @@ http {{
     uwsgi_temp_path {run}/uwsgi;
     scgi_temp_path {run}/scgi;
     include {vhost};
+    # Server blocks the lab adds later (the DAV host, tests/lab/mailservers.py).
+    include {vhosts}/*.conf;
 }}
 """
 
@@ -170,6 +172,9 @@ class Lab:
         self.run_dir.mkdir()
         self.ca = trustme.CA(organization_name="autoconf lab CA")
         self.ca_pem = workdir / "ca.pem"
+        #: Extra nginx server blocks (see :meth:`reload_nginx`).
+        self.vhosts = workdir / "vhosts"
+        self.vhosts.mkdir()
         self.ca.cert_pem.write_to_path(str(self.ca_pem))
         self._curl_count = 0
 
@@ -261,13 +266,21 @@ class Lab:
         vhost = self.workdir / "autoconf.conf"
         vhost.write_text(vhost_for_lab(VHOST.read_text(), cert=chain, key=key, logs=self.run_dir))
         config = self.workdir / "nginx.conf"
-        config.write_text(NGINX_CONF.format(run=self.run_dir, vhost=vhost))
+        config.write_text(NGINX_CONF.format(run=self.run_dir, vhost=vhost, vhosts=self.vhosts))
         check = self.ns.run("nginx", "-t", "-c", str(config), "-e", str(self.run_dir / "t.log"))
         assert check.returncode == 0, check.stderr
         log = self.run_dir / "nginx.out"
         self.ns.spawn(["nginx", "-c", str(config), "-e", str(self.run_dir / "nginx.err")], log)
         url = f"https://autoconfig.{VARIANTS[0].domain}/healthz"
         self._wait("nginx", lambda: self._curl_status(url) == "200", log)
+
+    def reload_nginx(self) -> None:
+        """Make nginx read :attr:`vhosts` again (after a test added a server block)."""
+        config = str(self.workdir / "nginx.conf")
+        check = self.ns.run("nginx", "-t", "-c", config, "-e", str(self.run_dir / "t.log"))
+        assert check.returncode == 0, check.stderr
+        done = self.ns.run("nginx", "-s", "reload", "-c", config, "-e", "/dev/null")
+        assert done.returncode == 0, done.stderr
 
     def _curl_status(self, url: str) -> str:
         done = self.ns.run(

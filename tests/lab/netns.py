@@ -70,10 +70,13 @@ class Namespace:
         env: Mapping[str, str] | None = None,
         check: bool = False,
         cwd: Path | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` inside the namespace to completion; output captured as text."""
+        """Run ``argv`` inside the namespace to completion (``input`` on its stdin); output
+        captured as text."""
         return subprocess.run(
             self.command(*argv),
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -115,6 +115,12 @@ def submit(driver: Any, base_url: str, text: str) -> None:
     # The click returns before the result page has replaced the form page (a busy CI
     # machine showed the race): wait until the old document is gone.
     WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before))
+    # The new document may still be parsing when the old one is gone; an element found
+    # then can belong to a document the driver no longer reports ("Node with given id
+    # does not belong to the document", seen under load). Read only a finished page.
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def cells(driver: Any, table: str) -> list[list[str]]:

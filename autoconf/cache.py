@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -144,14 +145,17 @@ class ProviderCache:
         *,
         clock: Clock = time.monotonic,
         observer: Observer | None = None,
+        versions: Iterator[int] | None = None,
     ) -> None:
+        """``versions`` numbers the loads; caches whose documents share one
+        :class:`DocumentCache` must share it too, so their versions never collide."""
         self.policy = policy
         self._load = load
         self._clock = clock
         self._observe = observer or _ignore
         self._lock = threading.Lock()
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
-        self._versions = itertools.count(1)
+        self._versions = versions or itertools.count(1)
         self.hits = 0
         self.misses = 0
         self.loads = 0

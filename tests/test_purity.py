@@ -13,6 +13,7 @@ PURE = [
     "autoconf.names",
     "autoconf.model",
     "autoconf.discovery",
+    "autoconf.hosting",
     "autoconf.checks",
     "autoconf.clientread",
     "autoconf.report",

@@ -94,8 +94,9 @@ def answer(pox: PoxRequest) -> Response:
     if pox.address:
         requestlog.note_address(str(pox.address))
     primary = current.discoverer.primary(pox.address.domain if pox.address else host_domain())
-    # Decided from configuration alone, before any DNS query or redirect.
-    if pox.schema is Schema.MOBILESYNC and not current.settings.domains[primary].activesync_url:
+    # Decided from configuration alone (for a hosted domain: its cached decision), before
+    # any other DNS query or redirect.
+    if pox.schema is Schema.MOBILESYNC and not current.discoverer.activesync_url(primary):
         raise SchemaNotAvailableError(f"no ActiveSync server for {primary}")
     if pox.address and pox.address.domain != primary:
         target = pox.address.with_domain(primary)

@@ -433,7 +433,9 @@ def _hosting(
         display_name=display_name or DOMAIN_PLACEHOLDER,
         username=username,
         authentication=authentication,
-        activesync_url=url,
+        # Hosted domains use the operator's servers: its ActiveSync server too, unless a
+        # template says otherwise.
+        activesync_url=url or domains[name].activesync_url,
     )
     return replace(settings, policy=policy)
 

@@ -138,7 +138,8 @@ class HostingPolicy:
     #: Trust for SRV targets of hosted domains: the usual policy with ``mail_hosts`` added.
     trust: TrustPolicy = field(default_factory=TrustPolicy)
     #: Defaults for hosted domains: the display name and ActiveSync URL are templates in
-    #: which ``{domain}`` stands for the domain; "" for the URL means the provider's.
+    #: which ``{domain}`` stands for the domain (the configuration puts the provider's own
+    #: ActiveSync URL here when ``[hosting] activesync_url`` is empty).
     display_name: str = DOMAIN_PLACEHOLDER
     username: Username = Username.EMAILADDRESS
     authentication: Authentication = Authentication.PASSWORD_CLEARTEXT
@@ -150,15 +151,13 @@ class HostingPolicy:
             if problem:
                 raise ValueError(f"mail host {suffix!r}: {problem}")
 
-    def profile(self, domain: str, *, activesync_url: str = "") -> DomainProfile:
-        """The profile of hosted ``domain``; ``activesync_url`` is the provider's, used when
-        no template is configured."""
-        url = _fill(self.activesync_url, domain) if self.activesync_url else activesync_url
+    def profile(self, domain: str) -> DomainProfile:
+        """The profile of hosted ``domain``: what DNS cannot say about it."""
         return DomainProfile(
             display_name=_fill(self.display_name, domain),
             username=self.username,
             authentication=self.authentication,
-            activesync_url=url,
+            activesync_url=_fill(self.activesync_url, domain),
         )
 
     def is_mail_host(self, name: str) -> bool:

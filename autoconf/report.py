@@ -18,7 +18,11 @@ from autoconf.checks import extra_findings
 from autoconf.checks import extra_questions
 from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
+from autoconf.discovery import TrustPolicy
 from autoconf.errors import AutoconfError
+from autoconf.hosting import Decision as Serving
+from autoconf.hosting import Kind
+from autoconf.hosting import admissible
 from autoconf.model import Dropped
 from autoconf.model import Finding
 from autoconf.model import Protocol
@@ -27,7 +31,6 @@ from autoconf.model import RRset
 from autoconf.model import Server
 from autoconf.model import SrvRecord
 from autoconf.service import Discoverer
-from autoconf.service import Lookup
 
 
 def parse_target(text: str) -> tuple[Address | None, str]:
@@ -51,12 +54,12 @@ class Decision:
     reason: str
 
 
-def _not_served(domain: str) -> Finding:
-    return Finding(
-        severity="error",
-        code="not-served",
-        message=f"{domain} is not in [domains]: the service answers 404 without asking DNS",
-    )
+def _not_served(domain: str, serving: Serving | None = None) -> Finding:
+    if serving is None or (serving.kind is Kind.NOT_SERVED and not serving.records):
+        message = f"{domain} is not in [domains]: the service answers 404 without asking DNS"
+    else:
+        message = f"{domain} is not in [domains] and not hosted here: " + "; ".join(serving.reasons)
+    return Finding(severity="error", code="not-served", message=message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +76,8 @@ class Report:
     #: Why no provider could be derived (DNS failure); "" otherwise.
     error: str = ""
     decisions: tuple[Decision, ...] = ()
+    #: Why the domain is served or not (listed, hosted by SRV/MX/CNAME, or not).
+    serving: Serving | None = None
 
     @property
     def servers(self) -> tuple[Server, ...]:
@@ -121,6 +126,7 @@ class Report:
             "findings": [finding_dict(f) for f in self.findings],
             "error": self.error or None,
             "ok": self.ok,
+            "serving": serving_dict(self.serving) if self.serving else None,
         }
 
 
@@ -139,34 +145,88 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
 
     An unserved domain is still looked up with a default profile when ``lint_unserved``
     (the CLI: an admin preparing a domain); the page passes False so strangers cannot make
-    it query names of their choosing (security.md section 6).
+    it query names of their choosing (security.md section 6). With ``[hosting]`` on, an
+    unlisted domain is decided afresh, and the report says which condition held or failed.
     """
     primary = discoverer.settings.primary_of(domain)
-    base = Report(domain=domain, primary=primary or domain, served=primary is not None)
-    head = () if primary else (_not_served(domain),)
+    if primary is None and discoverer.hosting is not None and not admissible(domain):
+        return _hosted_report(discoverer, domain, lint_unserved=lint_unserved)
+    serving = discoverer.decision(domain)
+    base = Report(
+        domain=domain, primary=primary or domain, served=primary is not None, serving=serving
+    )
+    head = () if primary else (_not_served(domain, serving),)
     if primary is None and not lint_unserved:
-        return Report(domain=domain, primary=domain, served=False, findings=head)
+        return replace(base, findings=head)
     name = primary or domain
     profile = discoverer.settings.domains.get(name) or DomainProfile(display_name=name)
     try:
         lookup = discoverer.lookup(name, profile)
     except AutoconfError as exc:
         return replace(base, findings=head, error=exc.detail)
-    extra = discoverer.source.ask(extra_questions(lookup.provider))
-    findings = (*lookup.provider.findings, *extra_findings(lookup.provider, extra))
-    return replace(
-        base,
-        provider=lookup.provider,
-        records=(*lookup.answers.values(), *extra.values()),
-        findings=(*head, *findings),
-        decisions=_decisions(discoverer, lookup),
+    return _linted(
+        discoverer,
+        replace(base, records=tuple(lookup.answers.values())),
+        lookup.provider,
+        head=head,
+        trust=discoverer.settings.dns.trust,
     )
 
 
-def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
+def _linted(
+    discoverer: Discoverer,
+    base: Report,
+    provider: Provider,
+    *,
+    head: tuple[Finding, ...],
+    trust: TrustPolicy | None,
+) -> Report:
+    """``base`` with ``provider``, the lint-only questions' answers and every finding;
+    the trust table when ``trust`` says how the provider's SRV records were judged."""
+    extra = discoverer.source.ask(extra_questions(provider))
+    findings = (*provider.findings, *extra_findings(provider, extra))
+    return replace(
+        base,
+        provider=provider,
+        records=(*base.records, *extra.values()),
+        findings=(*head, *findings),
+        decisions=_decisions(trust, provider) if trust else (),
+    )
+
+
+def _hosted_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool) -> Report:
+    """An unlisted domain with ``[hosting]`` on: the decision, made afresh, and then what
+    its clients get (served) or what its own records would give (``lint_unserved``)."""
+    assert discoverer.hosting is not None
+    trust = discoverer.hosting.trust
+    try:
+        explained = discoverer.explain(domain)
+    except AutoconfError as exc:  # the provider's own settings could not be looked up
+        return Report(domain=domain, primary=domain, served=False, error=exc.detail)
+    serving = explained.decision
+    base = Report(
+        domain=domain,
+        primary=domain,
+        served=serving.served,
+        records=tuple(explained.answers.values()),
+        serving=serving,
+    )
+    if serving.kind is Kind.FAILED:
+        return replace(base, error="; ".join(serving.reasons))
+    if explained.provider is not None:
+        # By SRV the domain's own records are the settings; by MX or CNAME they are the
+        # provider's, so the domain's (absent) SRV records are not linted.
+        own = serving.kind is Kind.SRV
+        provider = explained.provider if own else replace(explained.provider, findings=())
+        return _linted(discoverer, base, provider, head=(), trust=trust if own else None)
+    head = (_not_served(domain, serving),)
+    if not lint_unserved or explained.derived is None:
+        return replace(base, findings=head)
+    return _linted(discoverer, base, explained.derived, head=head, trust=trust)
+
+
+def _decisions(policy: TrustPolicy, provider: Provider) -> tuple[Decision, ...]:
     """Kept records (with the trust rule that admitted them), then dropped ones."""
-    provider = lookup.provider
-    policy = discoverer.settings.dns.trust
     kept = (
         Decision(
             label=s.label,
@@ -182,6 +242,18 @@ def _decisions(discoverer: Discoverer, lookup: Lookup) -> tuple[Decision, ...]:
         for d in provider.dropped
     )
     return (*kept, *dropped)
+
+
+def serving_dict(serving: Serving) -> dict[str, Any]:
+    """JSON form of the decision whether the domain is served."""
+    return {
+        "kind": serving.kind.value,
+        "served": serving.served,
+        "summary": serving.summary,
+        "reasons": list(serving.reasons),
+        "records": [record_dict(r) for r in serving.records],
+        "ttl": serving.ttl,
+    }
 
 
 def server_dict(server: Server) -> dict[str, Any]:
@@ -257,9 +329,14 @@ def format_report(report: Report) -> str:
     """The human-readable form printed by ``mail-autoconf check``."""
     served = "served" if report.served else "NOT served"
     alias = f", alias of {report.primary}" if report.primary != report.domain else ""
-    lines = [f"{report.domain} ({served}{alias})", report.verdict]
+    how = f": {report.serving.summary}" if report.served and report.serving else ""
+    lines = [f"{report.domain} ({served}{how}{alias})", report.verdict]
     if report.error:
         lines.append(f"DNS error: {report.error}")
+    if report.serving is not None:
+        lines += ["", "Served or not, and why:"]
+        lines += [f"  {reason}" for reason in report.serving.reasons]
+        lines += [f"  decided by: {_record_line(r).strip()}" for r in report.serving.records]
     lines += ["", "Settings (in the order clients are told):"]
     lines += [_server_line(s) for s in report.servers] or ["  (none)"]
     lines += ["", "Records seen:"]

@@ -291,9 +291,7 @@ class Discoverer:
             return hosting.unserved(decision)
         # The provider's current settings, relabelled; never kept longer than they are.
         operator = self._settings(self.hosting.provider)
-        profile = self.hosting.profile(
-            decision.domain, activesync_url=operator.provider.activesync_url
-        )
+        profile = self.hosting.profile(decision.domain)
         servers = self._servers_for(operator, profile)
         provider = hosting.relabel(operator.provider, decision.domain, profile, servers)
         return hosting.hosted(provider, decision, min(decision.ttl, operator.max_age))

@@ -53,6 +53,15 @@ def test_enabled_policy() -> None:
     assert (settings.hosting.decisions_per_second, settings.hosting.max_decisions) == (2.5, 50)
 
 
+def test_activesync_defaults_to_the_providers() -> None:
+    domains = {"hoster.example": {"activesync_url": "https://eas.hoster.example/eas"}}
+    settings = settings_from_mapping({"domains": domains, "hosting": ON})
+    assert settings.hosting.policy is not None
+    assert settings.hosting.policy.profile("c.example").activesync_url == (
+        "https://eas.hoster.example/eas"
+    )
+
+
 def test_trust_keeps_the_dns_settings() -> None:
     settings = settings_from_mapping(
         {

@@ -339,12 +339,12 @@ OPERATOR = Provider(
 def test_relabel_is_the_customers_own_domain_never_an_alias() -> None:
     """The provider's servers, the customer's name and login (full address by default),
     no aliases and no findings of the provider's own domain."""
-    profile = POLICY.profile(D, activesync_url=OPERATOR.activesync_url)
+    profile = POLICY.profile(D)
     servers = hosting.hosted_servers(OPERATOR, profile)
     provider = hosting.relabel(OPERATOR, D, profile, servers)
     assert provider.domain == D and provider.aliases == ()
     assert provider.display_name == "customer.example (Hoster)"
-    assert provider.activesync_url == OPERATOR.activesync_url
+    assert provider.activesync_url == ""  # POLICY has none (the config fills the provider's)
     assert [s.username for s in provider.incoming] == [Username.EMAILADDRESS]
     assert [s.host for s in provider.outgoing] == ["smtp.mail.hoster.example"]
 
@@ -358,15 +358,13 @@ def test_relabelled_servers_are_shared_when_nothing_changes() -> None:
     assert other[Protocol.IMAP][0].username is Username.EMAILADDRESS
 
 
-def test_activesync_template_wins_over_the_providers_url() -> None:
+def test_activesync_template_names_the_domain() -> None:
     policy = HostingPolicy(
         mail_hosts=("mail.hoster.example",),
         provider="hoster.example",
         activesync_url="https://eas.hoster.example/{domain}",
     )
-    assert policy.profile(D, activesync_url="https://x.example/").activesync_url == (
-        "https://eas.hoster.example/customer.example"
-    )
+    assert policy.profile(D).activesync_url == "https://eas.hoster.example/customer.example"
 
 
 def test_hosted_provider_keeps_the_decision_and_ttl() -> None:

@@ -262,6 +262,24 @@ def test_tls_ask(client: FlaskClient, customer: Customer) -> None:
     assert client.get(f"/tls-ask?domain=www.{customer.domain}").status_code == 404
 
 
+def test_tls_ask_is_refused_through_a_proxy(client: FlaskClient) -> None:
+    """Every shipped front end adds X-Forwarded-For (ingress-nginx too); Caddy's own
+    question carries none: a proxied /tls-ask is 404 whatever the name."""
+    url = "/tls-ask?domain=autoconfig.hoster.test"
+    assert client.get(url).status_code == 200
+    for header in ({"X-Forwarded-For": "203.0.113.7"}, {"Forwarded": "for=203.0.113.7"}):
+        assert client.get(url, headers=header).status_code == 404
+
+
+def test_tls_ask_for_listed_names_costs_no_query(client: FlaskClient, running_knot: Knot) -> None:
+    before = running_knot.queries()
+    for name in ("autoconfig.hoster.test", "autodiscover.example.test"):
+        assert client.get(f"/tls-ask?domain={name}").status_code == 200
+    for name in ("", "autoconfig.", "autoconfig..x", "-bad-.test", "autoconfig.x_y.test"):
+        assert client.get(f"/tls-ask?domain={name}").status_code == 404
+    assert running_knot.queries() == before
+
+
 @pytest.mark.parametrize("customer", CUSTOMERS, ids=IDS)
 def test_diagnostics_page_says_why(client: FlaskClient, customer: Customer) -> None:
     response = client.get(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import trustme
 
+from tests.lab.hosted import hosted_host_names
+from tests.lab.hosted import with_hosting
 from tests.lab.netns import Namespace
 from tests.lab.variants import VARIANTS
 from tests.lab.variants import lab_config
@@ -122,7 +124,8 @@ class Response:
 
 def host_names() -> list[str]:
     """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant."""
-    return [f"{prefix}.{v.domain}" for v in VARIANTS for prefix in ("autoconfig", "autodiscover")]
+    ours = [f"{prefix}.{v.domain}" for v in VARIANTS for prefix in ("autoconfig", "autodiscover")]
+    return ours + hosted_host_names()
 
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
@@ -231,7 +234,7 @@ class Lab:
 
     def _start_gunicorn(self) -> None:
         config = self.workdir / "autoconf.toml"
-        config.write_text(to_toml(lab_config()))
+        config.write_text(to_toml(with_hosting(lab_config())))
         env = {
             "AUTOCONF_CONFIG": str(config),
             "AUTOCONF_BIND": UPSTREAM,

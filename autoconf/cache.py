@@ -126,12 +126,15 @@ class _Slot:
 class _Trouble:
     """A refresh in flight and/or a recent failure of one domain."""
 
-    __slots__ = ("error", "flight", "retry_at")
+    __slots__ = ("error", "flight", "kind", "retry_at")
 
     def __init__(self) -> None:
         #: After a failed load, no new load before this moment.
         self.retry_at = 0.0
         self.error = ""
+        #: The failure's class, raised again for callers within ``retry_at`` (a
+        #: :class:`~autoconf.errors.DecisionBudgetError` stays one).
+        self.kind: type[DnsUnavailableError] = DnsUnavailableError
         self.flight: _Flight | None = None
 
 
@@ -253,7 +256,7 @@ class ProviderCache:
             self.hits += 1
             self._observe("hit")
             retry_after = math.ceil(trouble.retry_at - now)
-            raise DnsUnavailableError(trouble.error, retry_after=retry_after)
+            raise trouble.kind(trouble.error, retry_after=retry_after)
         if trouble.flight is not None and self._within_stale_window(slot, now):
             # Someone is refreshing already: serve what we have meanwhile.
             self.revalidation_serves += 1
@@ -317,6 +320,7 @@ class ProviderCache:
         trouble = slot.trouble = slot.trouble or _Trouble()
         trouble.retry_at = now + self.policy.failure_ttl
         trouble.error = exc.detail
+        trouble.kind = type(exc)
         self._reinsert(domain, slot)
         if not self._within_stale_window(slot, now):
             slot.provider = None
@@ -355,7 +359,7 @@ class ProviderCache:
             # A fresh exception per waiter: one object raised in many threads would share
             # (and garble) its traceback.
             error = flight.error
-            raise DnsUnavailableError(error.detail, retry_after=error.retry_after)
+            raise type(error)(error.detail, retry_after=error.retry_after)
         raise flight.error or RuntimeError("refresh ended without an outcome")
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -173,7 +174,10 @@ class HostingPolicy:
 
 
 def _fill(template: str, domain: str) -> str:
-    # A plain replacement, not str.format: a template must not reach attributes.
+    # A plain replacement, not str.format: a template must not reach attributes. The
+    # default template gives the domain's own string object (one string less per domain).
+    if template == DOMAIN_PLACEHOLDER:
+        return domain
     return template.replace(DOMAIN_PLACEHOLDER, domain)
 
 
@@ -257,7 +261,7 @@ def decide(
             f"({', '.join(hosts)})"
         )
         return Decision(
-            domain=domain, kind=Kind.SRV, reasons=tuple(reasons), ttl=derived.ttl
+            domain=domain, kind=Kind.SRV, reasons=_interned(reasons), ttl=derived.ttl
         ), derived
     reasons.append(f"not by SRV: {why_not}")
 
@@ -270,7 +274,7 @@ def decide(
     reasons.append(why)
     if held:
         return Decision(
-            domain=domain, kind=Kind.MX, records=(mx,), reasons=tuple(reasons), ttl=min(ttls)
+            domain=domain, kind=Kind.MX, records=(mx,), reasons=_interned(reasons), ttl=min(ttls)
         ), derived
 
     consulted: list[RRset] = [mx]
@@ -289,7 +293,7 @@ def decide(
                 domain=domain,
                 kind=Kind.CNAME,
                 records=(rrset,),
-                reasons=tuple(reasons),
+                reasons=_interned(reasons),
                 ttl=min(ttls),
             ), derived
     if len(consulted) < 1 + len(SERVICE_LABELS):
@@ -299,13 +303,19 @@ def decide(
         domain=domain,
         kind=Kind.NOT_SERVED,
         records=tuple(consulted),
-        reasons=tuple(reasons),
+        reasons=_interned(reasons),
         ttl=min(ttls),
     ), derived
 
 
 def _failed(domain: str, reasons: list[str]) -> Decision:
-    return Decision(domain=domain, kind=Kind.FAILED, reasons=tuple(reasons))
+    return Decision(domain=domain, kind=Kind.FAILED, reasons=_interned(reasons))
+
+
+def _interned(reasons: list[str]) -> tuple[str, ...]:
+    # The reasons name the operator's hosts, rarely the domain: one string per distinct
+    # sentence, however many decisions a worker keeps.
+    return tuple(sys.intern(reason) for reason in reasons)
 
 
 def _failures(rrsets: Iterable[RRset]) -> str:
@@ -371,7 +381,8 @@ def _mx_condition(rrset: RRset, policy: HostingPolicy) -> tuple[bool, str]:
 def _cname_condition(rrset: RRset, policy: HostingPolicy) -> tuple[bool, str]:
     """Condition (c): ``rrset`` (a CNAME question's answer) names one of the provider's own
     ``autoconfig.``/``autodiscover.`` names, compared as DNS names."""
-    name = rrset.name.removesuffix(".")
+    # "its autoconfig. name": the sentence does not repeat the domain, so it is shared.
+    name = f"its {rrset.name.partition('.')[0]}. name"
     if rrset.status is not Status.ANSWER or not rrset.rdata:
         return False, f"not by CNAME: {name} is no CNAME ({rrset.status.value})"
     target = parse_target(rrset.rdata[0])

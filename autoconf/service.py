@@ -275,7 +275,9 @@ class Discoverer:
         self._count(decision.kind.value)
         if decision.kind is Kind.FAILED:
             raise DnsUnavailableError("; ".join(decision.reasons))
-        return self._hosted_settings(decision, derived)
+        # Kept without its records: only check and the page show them, and they decide
+        # afresh (explain); an MX answer kept per domain would cost ~300 bytes each.
+        return self._hosted_settings(replace(decision, records=()), derived)
 
     def _count(self, outcome: str) -> None:
         if self._on_decision is not None:

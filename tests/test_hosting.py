@@ -9,6 +9,7 @@ depends on how fast the machine is.
 from __future__ import annotations
 
 import json
+import logging
 import plistlib
 import threading
 import urllib.parse
@@ -534,6 +535,20 @@ def test_budget_refusal_in_every_format(tight: FlaskClient, clock: FakeClock) ->
             assert error_of(response.data).code == 603
         if url.startswith(V2):
             assert json.loads(response.data)["ErrorCode"] == "ServiceUnavailable"
+
+
+def test_budget_refusals_are_not_logged_as_outages(
+    tight: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flood must not flood the log with warnings: a refusal is a debug line (next to the
+    request line every request gets), also when a refused name is asked again."""
+    with caplog.at_level(logging.DEBUG, logger="autoconf"):
+        for n in range(4):
+            tight.get(f"{TB}?emailaddress=a@quiet{n}.customers.test")
+        assert tight.get(f"{TB}?emailaddress=a@quiet3.customers.test").status_code == 503
+    refusals = [r for r in caplog.records if "DecisionBudgetError" in r.getMessage()]
+    assert len(refusals) == 3
+    assert {r.levelno for r in refusals} == {logging.DEBUG}
 
 
 def test_known_hosted_domains_stay_served_while_the_budget_is_spent(

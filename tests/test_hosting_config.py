@@ -125,3 +125,34 @@ def test_environment_override(tmp_path: Any) -> None:
         },
     )
     assert settings.hosting.enabled
+
+
+def test_hosting_answers_from_zone_files_too() -> None:
+    """dns.zone_files answers MX and CNAME questions like live DNS: the same decisions
+    offline (the zone files Knot serves in the other tests)."""
+    from pathlib import Path
+
+    from autoconf import create_app
+
+    zones = Path(__file__).parent / "zones"
+    app = create_app(
+        {
+            "dns": {
+                "zone_files": [str(zones / "hoster.test.zone"), str(zones / "customers.test.zone")]
+            },
+            "domains": {"hoster.test": {}},
+            "hosting": {
+                "enabled": True,
+                "mail_hosts": ["mail.hoster.test"],
+                "provider": "hoster.test",
+            },
+        }
+    )
+    client = app.test_client()
+    statuses = {
+        label: client.get(
+            f"/mail/config-v1.1.xml?emailaddress=a@{label}.customers.test"
+        ).status_code
+        for label in ("own-srv", "mx-only", "cname", "partly", "gone")
+    }
+    assert statuses == {"own-srv": 200, "mx-only": 200, "cname": 200, "partly": 404, "gone": 404}

@@ -76,6 +76,7 @@ def create_app(
             clock=clock or time.monotonic,
             observer=_cache_observer(metrics),
             on_domain=requestlog.note_domain,
+            on_decision=metrics.decision,
         ),
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),

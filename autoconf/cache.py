@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -125,12 +126,15 @@ class _Slot:
 class _Trouble:
     """A refresh in flight and/or a recent failure of one domain."""
 
-    __slots__ = ("error", "flight", "retry_at")
+    __slots__ = ("error", "flight", "kind", "retry_at")
 
     def __init__(self) -> None:
         #: After a failed load, no new load before this moment.
         self.retry_at = 0.0
         self.error = ""
+        #: The failure's class, raised again for callers within ``retry_at`` (a
+        #: :class:`~autoconf.errors.DecisionBudgetError` stays one).
+        self.kind: type[DnsUnavailableError] = DnsUnavailableError
         self.flight: _Flight | None = None
 
 
@@ -144,14 +148,17 @@ class ProviderCache:
         *,
         clock: Clock = time.monotonic,
         observer: Observer | None = None,
+        versions: Iterator[int] | None = None,
     ) -> None:
+        """``versions`` numbers the loads; caches whose documents share one
+        :class:`DocumentCache` must share it too, so their versions never collide."""
         self.policy = policy
         self._load = load
         self._clock = clock
         self._observe = observer or _ignore
         self._lock = threading.Lock()
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
-        self._versions = itertools.count(1)
+        self._versions = versions or itertools.count(1)
         self.hits = 0
         self.misses = 0
         self.loads = 0
@@ -257,7 +264,7 @@ class ProviderCache:
             self.hits += 1
             self._observe("hit")
             retry_after = math.ceil(trouble.retry_at - now)
-            raise DnsUnavailableError(trouble.error, retry_after=retry_after)
+            raise trouble.kind(trouble.error, retry_after=retry_after)
         if trouble.flight is not None and self._within_stale_window(slot, now):
             # Someone is refreshing already: serve what we have meanwhile.
             self.revalidation_serves += 1
@@ -327,6 +334,7 @@ class ProviderCache:
         trouble = slot.trouble = slot.trouble or _Trouble()
         trouble.retry_at = now + self.policy.failure_ttl
         trouble.error = exc.detail
+        trouble.kind = type(exc)
         self._reinsert(domain, slot)
         if not self._within_stale_window(slot, now):
             slot.provider = None
@@ -365,7 +373,7 @@ class ProviderCache:
             # A fresh exception per waiter: one object raised in many threads would share
             # (and garble) its traceback.
             error = flight.error
-            raise DnsUnavailableError(error.detail, retry_after=error.retry_after)
+            raise type(error)(error.detail, retry_after=error.retry_after)
         raise flight.error or RuntimeError("refresh ended without an outcome")
 
 

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from typing import TypeVar
@@ -26,6 +27,8 @@ from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
+from autoconf.hosting import DOMAIN_PLACEHOLDER
+from autoconf.hosting import HostingPolicy
 from autoconf.model import AliasLogin
 from autoconf.model import Authentication
 from autoconf.model import Username
@@ -76,7 +79,27 @@ _MOBILECONFIG_KEYS = {
     "organization": "",
     "identifier_prefix": "",
 }
-_TOP_KEYS = {"dns", "http", "cache", "diagnostics", "logging", "domains", "mobileconfig"}
+_HOSTING_KEYS = {
+    "enabled": False,
+    "mail_hosts": [],
+    "provider": "",
+    "display_name": "{domain}",
+    "username": "%EMAILADDRESS%",
+    "authentication": "password-cleartext",
+    "activesync_url": "",
+    "decisions_per_second": 20,
+    "max_decisions": 10000,
+}
+_TOP_KEYS = {
+    "dns",
+    "http",
+    "cache",
+    "diagnostics",
+    "logging",
+    "domains",
+    "mobileconfig",
+    "hosting",
+}
 #: Reverse-DNS style, like Apple's own identifiers ("com.example.mail").
 _IDENTIFIER_PREFIX = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
@@ -143,6 +166,23 @@ class MobileconfigSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostingSettings:
+    """``[hosting]``: DNS decides which unlisted domains are served (README "Hosted
+    domains"). Off by default: then only ``[domains]`` is served and strangers cost no DNS."""
+
+    #: The rule; None when hosting is off.
+    policy: HostingPolicy | None = None
+    #: Cold decisions (lookups of a domain not seen before) per second and worker.
+    decisions_per_second: float = 20.0
+    #: Decisions kept per worker, least recently used evicted first.
+    max_decisions: int = 10000
+
+    @property
+    def enabled(self) -> bool:
+        return self.policy is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The validated configuration."""
 
@@ -157,6 +197,7 @@ class Settings:
     cache: CachePolicy = field(default_factory=CachePolicy)
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
+    hosting: HostingSettings = field(default_factory=HostingSettings)
 
     @property
     def trusted_hosts(self) -> frozenset[str]:
@@ -241,6 +282,7 @@ def settings_from_mapping(
     logging_table = _section(data, "logging", _LOGGING_KEYS)
     mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     cache_table = _section(data, "cache", _CACHE_KEYS)
+    hosting_table = _section(data, "hosting", _HOSTING_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -259,8 +301,9 @@ def settings_from_mapping(
     for alias, primary in aliases.items():
         if alias in domains:
             raise ConfigError(f"domains.{primary!r}.aliases: {alias} is also a primary domain")
+    dns = _dns(dns_table, base_dir or Path.cwd())
     return Settings(
-        dns=_dns(dns_table, base_dir or Path.cwd()),
+        dns=dns,
         http=HttpSettings(
             max_body_bytes=_int(http_table, "max_body_bytes", "http", 256, 1 << 20),
             trusted_hosts=tuple(
@@ -275,6 +318,7 @@ def settings_from_mapping(
         logging=_logging(logging_table),
         source=source,
         mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
+        hosting=_hosting(hosting_table, domains, dns.trust),
     )
 
 
@@ -388,6 +432,61 @@ def _cache(table: Mapping[str, Any]) -> CachePolicy:
     if policy.floor > policy.cap:
         raise ConfigError("cache.floor: must not exceed cache.cap")
     return policy
+
+
+def _hosting(
+    table: Mapping[str, Any], domains: Mapping[str, DomainProfile], trust: TrustPolicy
+) -> HostingSettings:
+    """``[hosting]``: every key is checked even when it is off, so a typo is loud."""
+    enabled = _bool(table, "enabled", "hosting")
+    mail_hosts = tuple(
+        _host_name(s, "hosting.mail_hosts") for s in _strings(table, "mail_hosts", "hosting")
+    )
+    provider = table["provider"]
+    if not isinstance(provider, str):
+        raise ConfigError("hosting.provider: must be a domain of [domains]")
+    display_name = _label(table["display_name"], "hosting.display_name").strip()
+    # The template is checked filled in, as every hosted domain will see it.
+    url = table["activesync_url"]
+    if url != "":
+        if not isinstance(url, str):
+            raise ConfigError("hosting.activesync_url: must be a string")
+        _https_url(url.replace(DOMAIN_PLACEHOLDER, "example.org"), "hosting.activesync_url")
+    rate = table["decisions_per_second"]
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10_000:
+        raise ConfigError("hosting.decisions_per_second: must be a number in (0, 10000]")
+    settings = HostingSettings(
+        decisions_per_second=float(rate),
+        max_decisions=_int(table, "max_decisions", "hosting", 1, 10_000_000),
+    )
+    username = _choice(Username, table["username"], "hosting.username")
+    authentication = _choice(Authentication, table["authentication"], "hosting.authentication")
+    if not enabled:
+        return settings
+    if not mail_hosts:
+        raise ConfigError("hosting.mail_hosts: name at least one suffix of your mail servers")
+    name = _domain(provider, "hosting.provider") if provider.strip() else ""
+    if name not in domains:
+        raise ConfigError(
+            f"hosting.provider: {provider!r} must be one of [domains] (the operator's own "
+            "domain, whose settings MX- and CNAME-hosted domains get)"
+        )
+    policy = HostingPolicy(
+        mail_hosts=mail_hosts,
+        provider=name,
+        provider_names=(name, *domains[name].aliases),
+        trust=TrustPolicy(
+            trusted_suffixes=(*trust.trusted_suffixes, *mail_hosts),
+            accept_dnssec=trust.accept_dnssec,
+        ),
+        display_name=display_name or DOMAIN_PLACEHOLDER,
+        username=username,
+        authentication=authentication,
+        # Hosted domains use the operator's servers: its ActiveSync server too, unless a
+        # template says otherwise.
+        activesync_url=url or domains[name].activesync_url,
+    )
+    return replace(settings, policy=policy)
 
 
 def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:

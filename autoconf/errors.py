@@ -97,7 +97,12 @@ class NotServedError(AutoconfError):
 
 
 class UnknownDomainError(NotServedError):
-    """The domain is not in the configured allow-list (no DNS query was made)."""
+    """The domain is not served: not in ``[domains]`` (no DNS query made) and, with
+    ``[hosting]`` on, not hosted either (``reasons`` says which condition failed)."""
+
+    def __init__(self, detail: str = "", *, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.reasons = reasons
 
 
 class NoSettingsError(NotServedError):
@@ -117,3 +122,16 @@ class DnsUnavailableError(AutoconfError):
     def __init__(self, detail: str = "", *, retry_after: int = 30) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class DecisionBudgetError(DnsUnavailableError):
+    """Too many domains never seen before at once: this worker's budget of cold hosting
+    decisions per second is spent, so DNS is not asked ([hosting] decisions_per_second).
+
+    A stranger flooding the service with random names costs a bounded number of queries.
+    Answered like a DNS outage in every client format (HTTP 503 with Retry-After, POX 603,
+    v2 "ServiceUnavailable"): a client retries later, and the settings cache keeps serving
+    what it had (RFC 8767) when a known domain's refresh is the one refused.
+    """
+
+    public_message = "Service temporarily busy"

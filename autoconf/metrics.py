@@ -1,6 +1,6 @@
 """Prometheus metrics, per application, working across gunicorn workers.
 
-Labels are bounded sets (format, outcome, rdtype, status): never a domain or an address,
+Labels are bounded sets (format, outcome, rdtype, status, event): never a domain or an address,
 for privacy and cardinality (security.md section 5). Under gunicorn each worker writes its
 values to ``$PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` merges them (prometheus-client's
 multiprocess mode); without that variable the app's own registry is exported.
@@ -78,6 +78,17 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self.decisions = Counter(
+            "autoconf_hosting_decisions",
+            "Cold hosting decisions by outcome: srv, mx, cname, not-served, failed, over-budget",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def decision(self, outcome: str) -> None:
+        """Record one cold hosting decision: srv, mx, cname, not-served, failed or
+        over-budget (never the domain)."""
+        self._child(self.decisions, outcome).inc()
 
     def observe_dns(self, rdtype: str, result: RRset, seconds: float) -> None:
         """Record one live DNS question (the LiveSource observer hook)."""

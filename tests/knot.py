@@ -20,7 +20,7 @@ from tests import binaries
 from tests.processes import stop as stop_process
 
 ZONES = Path(__file__).parent / "zones"
-SERVED_ZONES = ("example.test", "broken.test")
+SERVED_ZONES = ("example.test", "broken.test", "hoster.test", "customers.test")
 
 CONFIG = """\
 server:

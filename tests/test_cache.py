@@ -313,3 +313,30 @@ def test_peek_describes_without_touching() -> None:
     before = cache.stats()
     cache.peek("example.com")
     assert (cache.stats(), len(loader.calls)) == (before, 1)
+
+
+def test_a_remembered_failure_keeps_its_class() -> None:
+    """A refusal by the hosting budget, remembered for failure_ttl, is raised again as
+    what it was (logged and counted as a refusal, not as a DNS outage), with its
+    remaining Retry-After; then the loader is asked again."""
+    from autoconf.errors import DecisionBudgetError
+
+    cache, loader, clock = make(DecisionBudgetError("spent", retry_after=1), provider(300))
+    with pytest.raises(DecisionBudgetError):
+        cache.get("example.com")
+    clock.advance(2)
+    with pytest.raises(DecisionBudgetError) as again:
+        cache.get("example.com")
+    assert again.value.retry_after == 3 and len(loader.calls) == 1
+    clock.advance(3)
+    assert cache.get("example.com").provider.usable and len(loader.calls) == 2
+
+
+def test_versions_can_be_shared_between_caches() -> None:
+    """Two caches rendering into one document cache number their loads from one counter."""
+    import itertools
+
+    shared = itertools.count(1)
+    one = ProviderCache(POLICY, Loader(provider(300)), clock=FakeClock(), versions=shared)
+    two = ProviderCache(POLICY, Loader(provider(300)), clock=FakeClock(), versions=shared)
+    assert [one.get("a").version, two.get("a").version, one.get("b").version] == [1, 2, 3]

@@ -14,6 +14,7 @@ PURE = [
     "autoconf.model",
     "autoconf.discovery",
     "autoconf.logins",
+    "autoconf.hosting",
     "autoconf.checks",
     "autoconf.clientread",
     "autoconf.report",

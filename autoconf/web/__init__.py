@@ -16,6 +16,7 @@ from autoconf.web import limits
 from autoconf.web import mobileconfig
 from autoconf.web import routing
 from autoconf.web import thunderbird
+from autoconf.web import tls
 from autoconf.web.common import state
 
 
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(mobileconfig.bp)
     app.register_blueprint(dav.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tls.bp)
     with app.app_context():
         diagnostics = state().settings.diagnostics.enabled
     if diagnostics:

@@ -100,12 +100,16 @@ def answer(pox: PoxRequest) -> Response:
         requestlog.note_address(str(pox.address))
     domain = pox.address.domain if pox.address else host_domain()
     primary = current.discoverer.primary(domain)
-    profile = current.settings.domains[primary]
-    # Decided from configuration alone, before any DNS query or redirect.
-    if pox.schema is Schema.MOBILESYNC and not profile.activesync_url:
+    # Decided from configuration alone (for a hosted domain: its cached decision), before
+    # any other DNS query or redirect.
+    if pox.schema is Schema.MOBILESYNC and not current.discoverer.activesync_url(primary):
         raise SchemaNotAvailableError(f"no ActiveSync server for {primary}")
-    redirect = profile.alias_login is AliasLogin.PRIMARY
-    if pox.address and pox.address.domain != primary and redirect:
+    # Only an alias differs from its primary (a hosted domain is its own primary).
+    if (
+        pox.address
+        and domain != primary
+        and current.settings.domains[primary].alias_login is AliasLogin.PRIMARY
+    ):
         target = pox.address.with_domain(primary)
         body = autodiscover.render_redirect(current.templates, pox.schema, pox.address, target)
         return xml_response(body)

@@ -28,6 +28,7 @@ from autoconf.documents import Inputs
 from autoconf.documents import show_all
 from autoconf.errors import AutoconfError
 from autoconf.errors import InvalidAddressError
+from autoconf.errors import UnknownDomainError
 from autoconf.report import Report
 from autoconf.report import cached_report
 from autoconf.report import parse_target
@@ -67,7 +68,8 @@ def page() -> Response:
     if not typed:
         return page_response(render_page())
     address, domain = parse_target(typed)
-    # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404).
+    # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404);
+    # with [hosting], the cached decision, under the budget, as for every client.
     discoverer = state().discoverer
     discoverer.primary(domain)
     slots: threading.BoundedSemaphore = current_app.extensions[SLOTS]
@@ -121,6 +123,7 @@ def render_page(
     report: Report | None = None,
     address: Address | None = None,
     problem: str = "",
+    reasons: tuple[str, ...] = (),
 ) -> str:
     """The whole page; every value is autoescaped by the template environment."""
     current = state()
@@ -128,6 +131,7 @@ def render_page(
         "typed": typed,
         "report": report,
         "problem": problem,
+        "reasons": reasons,
         "documents": (),
         "cache": cache_state(report.primary if report else ""),
         "max_input": MAX_INPUT,
@@ -165,8 +169,12 @@ def error_page(error: AutoconfError) -> Response:
     """Errors of the page as the page itself, with the input shown again when short."""
     typed = request.args.get("address", "").strip()
     typed = typed if len(typed) <= MAX_INPUT else ""
+    reasons = error.reasons if isinstance(error, UnknownDomainError) else ()
     problem = {
         404: "This domain is not served here, so nothing was looked up.",
         400: f"That is neither an e-mail address nor a domain name: {error.detail}.",
     }.get(error.http_status, error.public_message)
-    return page_response(render_page(typed=typed, problem=problem), error.http_status)
+    if reasons:  # [hosting]: its DNS was looked up, and no condition held
+        problem = "This domain is not served here: it is not listed, and not hosted here."
+    page = render_page(typed=typed, problem=problem, reasons=reasons)
+    return page_response(page, error.http_status)

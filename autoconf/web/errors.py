@@ -16,6 +16,7 @@ from flask import request
 
 from autoconf import requestlog
 from autoconf.errors import AutoconfError
+from autoconf.errors import DecisionBudgetError
 from autoconf.errors import DnsUnavailableError
 from autoconf.formats import autodiscover
 from autoconf.formats import autodiscover_json
@@ -60,8 +61,10 @@ RENDERERS: dict[str, ErrorRenderer] = {
 def handle(error: AutoconfError) -> Response:
     """Log at a level matching the cause and answer in the requesting client's format."""
     # Every request gets one INFO line (autoconf.request) naming the error; a DNS outage is
-    # worth a warning of its own, a client's mistake only a debug line.
-    level = logging.WARNING if isinstance(error, DnsUnavailableError) else logging.DEBUG
+    # worth a warning of its own, a client's mistake only a debug line, and so is a refusal
+    # by the hosting budget (a flood of strangers must not flood the log twice).
+    outage = isinstance(error, DnsUnavailableError) and not isinstance(error, DecisionBudgetError)
+    level = logging.WARNING if outage else logging.DEBUG
     requestlog.note_outcome(type(error).__name__)
     # The endpoint name, never the path or query: the v2 JSON path form carries the address
     # in the path, query strings carry addresses or (misguidedly) passwords (security.md 5).

@@ -26,6 +26,8 @@ from pathlib import Path
 import trustme
 
 from autoconf.server import command
+from tests.lab.hosted import hosted_host_names
+from tests.lab.hosted import with_hosting
 from tests.lab.netns import Namespace
 from tests.lab.variants import ALIAS
 from tests.lab.variants import VARIANTS
@@ -127,9 +129,10 @@ class Response:
 
 def host_names() -> list[str]:
     """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant and
-    of the alias domain."""
+    of the alias domain, and the hosted variant's names."""
     domains = [*(v.domain for v in VARIANTS), ALIAS]
-    return [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
+    ours = [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
+    return ours + hosted_host_names()
 
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
@@ -242,7 +245,7 @@ class Lab:
 
     def _start_gunicorn(self) -> None:
         config = self.workdir / "autoconf.toml"
-        config.write_text(to_toml(lab_config()))
+        config.write_text(to_toml(with_hosting(lab_config())))
         env = {
             "AUTOCONF_CONFIG": str(config),
             "AUTOCONF_BIND": UPSTREAM,

@@ -251,10 +251,11 @@ def on_starting(server: Any) -> None:
     from autoconf.errors import ConfigError
 
     try:
-        load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         # gunicorn prints a RuntimeError as "Error: ..." and exits with status 1.
         raise RuntimeError(f"configuration error: {exc.detail}") from None
+    _state_directory(server, settings)
     directory = _multiproc_dir()
     if directory is None:
         return
@@ -264,6 +265,25 @@ def on_starting(server: Any) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def _state_directory(server: Any, settings: Any) -> None:
+    """Say where the settings snapshot lives (README "Caching"), creating the directory
+    (0700) before any worker needs it. A directory that cannot be made is no reason to
+    refuse to start: the workers then start cold."""
+    from autoconf.snapshot import FILE_NAME
+    from autoconf.snapshot import state_directory
+
+    directory = state_directory(settings, os.environ)
+    if directory is None:
+        server.log.info("settings snapshot off ($STATE_DIRECTORY and [state] directory unset)")
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        server.log.warning("state directory %s: %s; workers start cold", directory, exc.strerror)
+        return
+    server.log.info("settings snapshot: %s", directory / FILE_NAME)
 
 
 def child_exit(server: Any, worker: Any) -> None:

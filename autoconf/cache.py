@@ -62,7 +62,7 @@ STALE_MAX_AGE = 30
 WARM_EVENTS = frozenset({"refresh_ahead", "stale_from_snapshot"})
 #: Background refresh threads per cache, and how many refreshes may wait for them; when
 #: the queue is full a refresh is simply not started (the next request tries again).
-REFRESH_THREADS = 2
+REFRESH_THREADS = 4
 REFRESH_QUEUE = 1024
 
 

@@ -54,6 +54,8 @@ Observer = Callable[[str], None]
 load failed), and the warm-keeping events in :data:`WARM_EVENTS`; for a metrics layer.
 Called under the cache lock: keep it quick."""
 
+Fallback = Callable[[str], bool]
+
 #: RFC 8767 section 4: a stale answer is handed out with a TTL of 30 seconds.
 STALE_MAX_AGE = 30
 #: Events that are not the outcome of a request: "refresh_ahead" (a background refresh was
@@ -263,6 +265,10 @@ class ProviderCache:
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
         self._versions = itertools.count(1)
         self._refresher = _Refresher()
+        #: Asked on a miss of a domain never loaded here, before DNS: it may seed the
+        #: domain (the snapshot entries a worker has not derived yet) and says whether it
+        #: did. Set by the keeper while it has such entries.
+        self.fallback: Fallback | None = None
         self.hits = 0
         self.misses = 0
         self.loads = 0
@@ -319,6 +325,20 @@ class ProviderCache:
             no provider within the stale window is known.
         """
         now = self._clock()
+        with self._lock:
+            slot = self._touch(domain)
+            served = self._from_memory(domain, slot, now)
+            if served is not None:
+                return served
+            fallback = self.fallback if slot.provider is None else None
+        if fallback is not None and fallback(domain):
+            # Seeded from the snapshot just now (outside the lock: seeding takes it).
+            now = self._clock()
+            with self._lock:
+                slot = self._touch(domain)
+                served = self._from_memory(domain, slot, now)
+                if served is not None:
+                    return served
         with self._lock:
             slot = self._touch(domain)
             served = self._from_memory(domain, slot, now)

@@ -25,11 +25,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import heapq
+import itertools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 from autoconf.errors import SnapshotError
@@ -98,7 +100,9 @@ class Keeper:
         self._last_read = float("-inf")
         #: The file version this worker last read or wrote.
         self._seen: tuple[int, int, int] | None = None
-        self._pending: list[Entry] = []
+        #: Snapshot entries not derived yet (a large file at start), by domain.
+        self._pending: dict[str, Entry] = {}
+        self._pending_lock = threading.Lock()
         self._write_failed = False
 
     @property
@@ -111,7 +115,10 @@ class Keeper:
     def load(self) -> int:
         """Seed the cache from the snapshot (at worker start); returns entries seeded.
 
-        Never raises for the file: an unusable one is ignored with one warning.
+        Entries are derived most recently used first for up to :data:`SEED_BUDGET`; the
+        rest wait in memory, derived by the thread or by the first request that needs one
+        (the cache's fallback), never by a DNS lookup. Never raises for the file: an
+        unusable one is ignored with one warning.
         """
         started = self._clock()
         self._seen = identity(self.file.path)
@@ -120,7 +127,10 @@ class Keeper:
             return 0
         entries = snapshot.entries
         seeded, rest = self._seed(entries, deadline=started + SEED_BUDGET)
-        self._pending = list(rest)
+        if rest:
+            with self._pending_lock:
+                self._pending = {entry.domain: entry for entry in rest}
+            self.cache.fallback = self._take
         self._event("snapshot_loaded")
         log.info(
             "settings snapshot %s: %d of %d entries seeded in %.2f s%s",
@@ -128,14 +138,35 @@ class Keeper:
             seeded,
             len(entries),
             self._clock() - started,
-            f", {len(rest)} more in the background" if rest else "",
+            f", {len(rest)} more when first asked for or in the background" if rest else "",
         )
         self._last_read = self._clock()
         return seeded
 
+    def _take(self, domain: str) -> bool:
+        """The cache's fallback: seed ``domain`` from a snapshot entry not derived yet."""
+        with self._pending_lock:
+            entry = self._pending.pop(domain, None)
+        return entry is not None and self._seed((entry,), deadline=float("inf"))[0] > 0
+
+    def _seed_pending(self, until: float) -> None:
+        """Derive waiting snapshot entries, in batches, until ``until``."""
+        while self._clock() < until:
+            with self._pending_lock:
+                batch = [self._pending.pop(d) for d in list(itertools.islice(self._pending, 100))]
+            if not batch:
+                self.cache.fallback = None
+                return
+            self._seed(tuple(batch), deadline=float("inf"))
+
     def _read(self) -> Snapshot | None:
         try:
-            return read(self.file.path, now=self._wall(), policy=self.settings.cache)
+            return read(
+                self.file.path,
+                now=self._wall(),
+                policy=self.settings.cache,
+                served=self.settings.domains,
+            )
         except FileNotFoundError:
             log.info("no settings snapshot at %s yet", self.file.path)
         except SnapshotError as exc:
@@ -146,16 +177,16 @@ class Keeper:
             log.warning("settings snapshot %s ignored: %s", self.file.path, exc.strerror)
         return None
 
-    def _seed(self, entries: tuple[Entry, ...], *, deadline: float) -> tuple[int, list[Entry]]:
+    def _seed(self, entries: Sequence[Entry], *, deadline: float) -> tuple[int, Sequence[Entry]]:
         """Derive and seed ``entries`` (most recently used first) until ``deadline``;
         returns how many were seeded and the entries left for later. Entries not newer
         than what the cache holds are skipped without deriving."""
         now = self._wall()
         made = []
-        rest: list[Entry] = []
+        rest: Sequence[Entry] = ()
         for index, entry in enumerate(entries):
             if self._clock() > deadline:
-                rest = list(entries[index:])
+                rest = entries[index:]
                 break
             profile = self.settings.domains.get(entry.domain)
             if profile is None:
@@ -202,8 +233,7 @@ class Keeper:
         """One round of work; returns how long to sleep before the next."""
         now = self._clock()
         if self._pending:
-            budget = now + STEP_BUDGET
-            _, self._pending = self._seed(tuple(self._pending), deadline=budget)
+            self._seed_pending(now + STEP_BUDGET)
             return 0.0 if self._pending else MIN_INTERVAL
         if not self.keeping and self._elect():
             log.info("this worker keeps the listed domains fresh (%s)", self.lock_path.name)

@@ -40,6 +40,7 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -133,10 +134,11 @@ class Snapshot:
     """A file read and validated."""
 
     written_at: float
-    #: Entries of known kinds, most recently used first, at most ``max_entries``.
+    #: Entries of known kinds (and served domains, when asked), most recently used first,
+    #: at most ``max_entries``.
     entries: tuple[Entry, ...]
-    #: Entries of kinds this version does not know (skipped).
-    unknown: int = 0
+    #: Entries skipped: of kinds this version does not know, or of domains not served.
+    skipped: int = 0
 
 
 def state_directory(settings: Settings, environ: Mapping[str, str]) -> Path | None:
@@ -270,8 +272,12 @@ def _entry_json(entry: Entry) -> str:
     )
 
 
-def decode(data: bytes, *, now: float, policy: CachePolicy) -> Snapshot:
-    """Validate the file's bytes strictly.
+def decode(
+    data: bytes, *, now: float, policy: CachePolicy, served: Container[str] | None = None
+) -> Snapshot:
+    """Validate the file's bytes strictly. With ``served``, entries of other domains are
+    skipped unexamined (they are never used), and the domains of the others, being
+    configured ones, are not checked again.
 
     :raises SnapshotError: naming the first problem; nothing of the file is used then.
     """
@@ -303,22 +309,22 @@ def decode(data: bytes, *, now: float, policy: CachePolicy) -> Snapshot:
         raise SnapshotError("entries: not a list")
     entries: list[Entry] = []
     seen: set[str] = set()
-    unknown = 0
+    skipped = 0
     for index, raw in enumerate(raw_entries):
         if len(entries) >= policy.max_entries:
             break
-        entry = _entry(raw, f"entries[{index}]", written_at)
+        entry = _entry(raw, f"entries[{index}]", written_at, served)
         if entry is None:
-            unknown += 1
+            skipped += 1
             continue
         if entry.domain in seen:
             raise SnapshotError(f"entries[{index}]: {entry.domain} appears twice")
         seen.add(entry.domain)
         entries.append(entry)
-    return Snapshot(written_at=written_at, entries=tuple(entries), unknown=unknown)
+    return Snapshot(written_at=written_at, entries=tuple(entries), skipped=skipped)
 
 
-def _entry(raw: Any, where: str, written_at: float) -> Entry | None:
+def _entry(raw: Any, where: str, written_at: float, served: Container[str] | None) -> Entry | None:
     if not isinstance(raw, dict):
         raise SnapshotError(f"{where}: not an object")
     kind = raw.get("kind")
@@ -326,9 +332,13 @@ def _entry(raw: Any, where: str, written_at: float) -> Entry | None:
         raise SnapshotError(f"{where}.kind: not a short string")
     if kind != LISTED:
         return None
+    domain = raw.get("domain")
+    if served is not None and isinstance(domain, str) and domain not in served:
+        return None
     if set(raw) != _ENTRY_KEYS:
         raise SnapshotError(f"{where}: unexpected keys {sorted(set(raw) ^ _ENTRY_KEYS)}")
-    domain = _host(raw["domain"], f"{where}.domain")
+    if served is None or not isinstance(domain, str):
+        domain = _host(domain, f"{where}.domain")
     fetched_at = _time(raw["fetched_at"], f"{where}.fetched_at")
     if fetched_at > written_at + 1:
         raise SnapshotError(f"{where}.fetched_at: after the file was written")
@@ -413,8 +423,10 @@ def _short(exc: BaseException) -> str:
 # --- files -------------------------------------------------------------------------------
 
 
-def read(path: Path, *, now: float, policy: CachePolicy) -> Snapshot:
-    """Read and validate the snapshot at ``path``.
+def read(
+    path: Path, *, now: float, policy: CachePolicy, served: Container[str] | None = None
+) -> Snapshot:
+    """Read and validate the snapshot at ``path`` (``served``: see :func:`decode`).
 
     Only a regular file owned by this user and writable by nobody else is read (a
     symbolic link is not followed), and at most :func:`byte_bound` bytes of it.
@@ -435,7 +447,7 @@ def read(path: Path, *, now: float, policy: CachePolicy) -> Snapshot:
         data = file.read(bound + 1)
     if len(data) > bound:
         raise SnapshotError(f"larger than {bound} bytes")
-    return decode(data, now=now, policy=policy)
+    return decode(data, now=now, policy=policy, served=served)
 
 
 def _check_file(info: os.stat_result, bound: int) -> None:

@@ -220,7 +220,6 @@ HOSTILE: dict[str, bytes] = {
         paths={"_caldavs": "/dav/\r\nSet-Cookie: x=y"},
     ),
     "path for a label without records": with_entry(paths={"_carddavs": "/card/"}),
-    "hostile domain": with_entry(domain="example.test/evil"),
     "fetched after writing": with_entry(fetched_at=NOW + 60),
     "infinite time": with_entry(fetched_at=1e999),
     "NaN": encode([], written_at=NOW).replace(b'"written_at":', b'"written_at":NaN,"x":'),
@@ -229,6 +228,17 @@ HOSTILE: dict[str, bytes] = {
     + b"]" * 100_000
     + b"}",
 }
+
+
+def test_hostile_domain_is_rejected_or_never_looked_at() -> None:
+    """A writer's merge validates every domain; a worker skips entries of domains it does
+    not serve without looking at them (they are never used)."""
+    data = json.dumps(json.loads(with_entry(domain="example.test/evil"))).encode()
+    with pytest.raises(SnapshotError, match="not a host name"):
+        decode(data, now=NOW, policy=POLICY)
+    snapshot = decode(data, now=NOW, policy=POLICY, served=settings().domains)
+    assert snapshot.skipped == 1
+    assert "example.test/evil" not in {e.domain for e in snapshot.entries}
 
 
 def test_duplicate_domain_is_rejected() -> None:
@@ -313,7 +323,7 @@ def test_entries_of_unknown_kinds_and_unserved_domains_are_skipped(tmp_path: Pat
     data["entries"].append({"kind": "hosted", "anything": ["a", 1]})
     data["entries"].append({**data["entries"][0], "domain": "elsewhere.example"})
     snapshot = decode(json.dumps(data).encode(), now=NOW, policy=POLICY)
-    assert snapshot.unknown == 1
+    assert snapshot.skipped == 1
     (tmp_path / FILE_NAME).write_text(json.dumps(data))
     os.chmod(tmp_path / FILE_NAME, 0o600)
     finder = Discoverer(settings(), ZoneSource([ZONE_FILE]), clock=FakeClock())
@@ -332,6 +342,28 @@ def test_seeded_settings_answer_without_a_lookup(tmp_path: Path) -> None:
     assert (served.stale, served.max_age) == (False, 60 - 5)
     assert served.provider.of(Protocol.IMAP)[0].host == "mail.example.test"
     assert finder.served("alias.test").version == served.version
+    assert source.asks == 0
+
+
+def test_entries_beyond_the_start_budget_are_used_without_dns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot too large to derive within the start budget: the rest waits in memory; a
+    request for one of those domains is answered from it (no lookup), and the keeper's
+    thread derives the others."""
+    SnapshotFile(tmp_path, POLICY).write(entries_of(warmed()), now=NOW)
+    monkeypatch.setattr("autoconf.keeper.SEED_BUDGET", -1.0)
+    source = CountingSource(ZoneSource([ZONE_FILE]))
+    finder = Discoverer(settings(), source, clock=FakeClock())
+    keeper = Keeper(finder, tmp_path, wall=lambda: NOW + 5)
+    assert keeper.load() == 0
+    assert finder.cache is not None and finder.cache.fallback is not None
+    assert not finder.served("pop.example.test").stale
+    assert source.asks == 0
+    keeper.step()
+    assert finder.cache.fallback is None
+    assert len(finder.cache) == len(good_file()["entries"])
+    assert finder.served("example.test").provider.usable
     assert source.asks == 0
 
 

@@ -18,8 +18,10 @@ are unit-tested with a fake clock and used unchanged over live DNS. The rules ar
   background, so a domain that is asked for keeps being answered without waiting for DNS;
   a failed background refresh keeps the provider (stale-if-error as above);
 - providers seeded from the on-disk snapshot (:meth:`ProviderCache.seed`) that expire
-  before DNS confirmed them are served at once (stale) while one background refresh runs,
-  so a restart during a DNS outage keeps answering (RFC 8767 section 5);
+  before DNS confirmed them, and expired providers whose last refresh failed, are served at
+  once (stale) while one background refresh runs (at most one per ``failure_ttl``): a
+  restart during a DNS outage keeps answering, and during an outage only the first request
+  per domain waits for DNS (RFC 8767 section 5);
 - at most ``max_entries`` domains, least recently used evicted first.
 
 Every successful load gets a new ``version``; documents rendered from a provider are keyed
@@ -463,13 +465,15 @@ class ProviderCache:
             self._observe("hit")
             return self._served(slot, now)
         trouble = slot.trouble
-        if slot.seeded and self._within_stale_window(slot, now):
-            # Seeded from the snapshot and expired before DNS confirmed it: answer now and
-            # refresh behind (RFC 8767 section 5), also after failures (not before
-            # ``retry_at``): a service started during an outage never makes clients wait.
+        failing = trouble is not None and bool(trouble.error)
+        if (slot.seeded or failing) and self._within_stale_window(slot, now):
+            # Expired, and either seeded from the snapshot (DNS never confirmed it here) or
+            # its last refresh failed: answer now and refresh behind (RFC 8767 section 5),
+            # not before ``retry_at``. A service started during an outage, or one whose DNS
+            # fails for a while, makes no client wait for DNS after the first failure.
             if trouble is None or (trouble.flight is None and now >= trouble.retry_at):
                 self._behind(domain, slot)
-            return self._stale(slot, now, from_snapshot=True)
+            return self._stale(slot, now, from_snapshot=slot.seeded)
         if trouble is None:
             return None
         if now < trouble.retry_at:

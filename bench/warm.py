@@ -1,7 +1,8 @@
 """Always-warm figures (issue 17): what refresh-ahead and the settings snapshot buy.
 
-    .venv/bin/python bench/warm.py [--duration 10] [--domains 50] [--delay 0.1]
-                                   [--lifetime 4] [--startup-domains 1000,100000]
+    .venv/bin/python bench/warm.py [--duration 10] [--domains 20] [--connections 4]
+                                   [--delay 0.1] [--lifetime 4] [--rounds 3]
+                                   [--startup-domains 1000,100000]
 
 Loopback only; needs Knot (``knotd``) and ``wrk``. Three measurements:
 
@@ -9,7 +10,8 @@ Loopback only; needs Knot (``knotd``) and ``wrk``. Three measurements:
    behind a UDP relay that delays every DNS answer by ``--delay`` seconds (tests/slow_dns.py),
    so a request that waits for DNS shows in the latency. The cache lifetime is cut to
    ``--lifetime`` seconds (``[cache] floor = cap``), so a 10 s run crosses several TTL
-   boundaries of every domain. wrk (new connection per request, 16 connections) asks for
+   boundaries of every domain. wrk (new connection per request, 4 connections: latency
+   should show DNS waits, not CPU queueing on a small machine) asks for
    the domains in rotation; p50/p99 with refresh-ahead off (``refresh_ahead = 0``: at
    every expiry one request per worker and domain waits for the lookup) and on (default
    0.1), plus the cache's own hit/miss/stale counts from ``/metrics``.
@@ -34,6 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from run import ZONE  # noqa: E402
+from run import Row  # noqa: E402
 from run import gunicorn_server  # noqa: E402
 from run import start_knot  # noqa: E402
 from run import wrk  # noqa: E402
@@ -87,16 +91,26 @@ def cache_counts(url: str) -> dict[str, int]:
         text = response.read().decode()
     counts = {e: metric(text, "autoconf_cache_events_total", event=e) for e in ("hit", "miss")}
     counts["stale"] = metric(text, "autoconf_cache_events_total", event="stale")
+    counts["failure"] = metric(text, "autoconf_cache_events_total", event="failure")
     counts["refresh_ahead"] = metric(text, "autoconf_warm_events_total", event="refresh_ahead")
     return {k: int(v) for k, v in counts.items()}
 
 
+MODES = (("refresh-ahead off", 0.0), ("refresh-ahead on (0.1)", 0.1))
+
+
 def boundaries(args: argparse.Namespace, work: Path) -> list[str]:
+    """Both modes served at once, measured in interleaved rounds; per mode the round with
+    the lowest p99 is kept (other processes on a shared machine only ever add latency)
+    and the cache's counts are summed over all rounds."""
     knot = start_knot(work, args.domains)
-    rows = []
+    best: dict[str, Row] = {}
+    counts: dict[str, dict[str, int]] = {label: {} for label, _ in MODES}
+    script = lua_rotation(args.domains)
     try:
-        with SlowRelay((knot.address, knot.port), args.delay) as relay:
-            for label, ahead in (("refresh-ahead off", 0.0), ("refresh-ahead on (0.1)", 0.1)):
+        with SlowRelay((knot.address, knot.port), args.delay) as relay, ExitStack() as stack:
+            urls = {}
+            for label, ahead in MODES:
                 config = work / f"autoconf-{ahead}.toml"
                 cache = {"floor": args.lifetime, "cap": args.lifetime, "refresh_ahead": ahead}
                 config.write_text(config_text(args.domains, relay.nameserver, cache))
@@ -104,26 +118,36 @@ def boundaries(args: argparse.Namespace, work: Path) -> list[str]:
                 metrics = work / f"metrics-{ahead}"
                 metrics.mkdir()
                 env = {"AUTOCONF_CONFIG": str(config), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
-                with gunicorn_server(Path(sys.executable), "wsgi:app", env) as url:
-                    script = lua_rotation(args.domains)
-                    wrk(url, script, 2, 16)  # warm-up: every domain answered once
+                url = stack.enter_context(gunicorn_server(Path(sys.executable), "wsgi:app", env))
+                urls[label] = url
+            for _ in range(args.rounds):
+                for label, url in urls.items():
+                    # Idle during the other mode's round, every entry has expired: answer
+                    # each domain once more first, outside the measurement.
+                    wrk(url, script, 1, args.connections)
                     before = cache_counts(url)
-                    row = wrk(url, script, args.duration, 16)
+                    row = wrk(url, script, args.duration, args.connections)
                     after = cache_counts(url)
-                delta = {k: after[k] - before[k] for k in after}
-                rows.append(
-                    f"{label:<24} {row.rps:7.0f} {row.p50_ms:8.2f} {row.p99_ms:8.2f} "
-                    f"{row.errors:6d} {delta['hit']:8d} {delta['miss']:6d} {delta['stale']:6d} "
-                    f"{delta['refresh_ahead']:6d}"
-                )
+                    for key in after:
+                        counts[label][key] = counts[label].get(key, 0) + after[key] - before[key]
+                    if label not in best or row.p99_ms < best[label].p99_ms:
+                        best[label] = row
     finally:
         knot.stop()
     head = (
         f"{'warm requests, DNS +' + format(args.delay * 1000, '.0f') + ' ms':<24} "
         f"{'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'hits':>8} "
-        f"{'misses':>6} {'stale':>6} {'ahead':>6}"
+        f"{'misses':>6} {'stale':>6} {'ahead':>6} {'failed':>6}"
     )
-    return [head, "-" * len(head), *rows]
+    rows = [head, "-" * len(head)]
+    for label, _ in MODES:
+        row, delta = best[label], counts[label]
+        rows.append(
+            f"{label:<24} {row.rps:7.0f} {row.p50_ms:8.2f} {row.p99_ms:8.2f} "
+            f"{row.errors:6d} {delta['hit']:8d} {delta['miss']:6d} {delta['stale']:6d} "
+            f"{delta['refresh_ahead']:6d} {delta['failure']:6d}"
+        )
+    return rows
 
 
 def synthetic_entries(count: int, fetched_at: float) -> list[Entry]:
@@ -225,6 +249,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--domains", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--lifetime", type=int, default=4)
     parser.add_argument(
@@ -238,7 +264,8 @@ def main() -> None:
         lines = boundaries(args, work)
         start_rows, size_rows = startup(args, work)
     print(
-        f"wrk -t1 -c16 -d{args.duration:g}s -H 'Connection: close', {args.domains} domains in "
+        f"wrk -t1 -c{args.connections} -d{args.duration:g}s -H 'Connection: close', "
+        f"best of {args.rounds} rounds, {args.domains} domains in "
         f"rotation, lifetime {args.lifetime} s, 2 workers x 4 threads, DNS through a "
         f"{args.delay * 1000:.0f} ms relay"
     )

@@ -2,16 +2,45 @@
 
 It makes every DNS round trip cost ``delay`` seconds more, so a request that waited for DNS
 would show, and so would a refresh that is not done ahead of time. Nothing is answered
-here: each datagram is passed to the upstream server after the delay and its reply passed
-back unchanged. Used by the warm-start tests and ``bench/warm.py``.
+here: each datagram is passed to the upstream server at once and its reply passed back
+unchanged ``delay`` seconds later. One asyncio loop in one thread, however many datagrams
+are in flight. Used by the warm-start tests and ``bench/warm.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-import time
 from types import TracebackType
+from typing import cast
+
+
+class _Upstream(asyncio.DatagramProtocol):
+    """One query's socket towards the upstream server; the reply goes back after a delay."""
+
+    def __init__(self, relay: SlowRelay, client: tuple[str, int]) -> None:
+        self.relay = relay
+        self.client = client
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.relay.delay, self.relay.answer, data, self.client)
+        assert self.transport is not None
+        self.transport.close()
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self, relay: SlowRelay) -> None:
+        self.relay = relay
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.relay.relayed += 1
+        asyncio.get_running_loop().create_task(self.relay.forward(data, addr))
 
 
 class SlowRelay:
@@ -22,10 +51,11 @@ class SlowRelay:
         self.delay = delay
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
-        self._socket.settimeout(0.2)
         self.port: int = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="slow-dns", daemon=True)
+        self._loop = asyncio.new_event_loop()
+        self._listener: asyncio.DatagramTransport | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="slow-dns")
+        self._thread.daemon = True
         self.relayed = 0
 
     @property
@@ -34,6 +64,8 @@ class SlowRelay:
 
     def __enter__(self) -> SlowRelay:
         self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
+        started.result(10)
         return self
 
     def __exit__(
@@ -42,26 +74,25 @@ class SlowRelay:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
+        if self._listener is not None:
+            self._loop.call_soon_threadsafe(self._listener.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
-        self._socket.close()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, client = self._socket.recvfrom(65535)
-            except (TimeoutError, OSError):
-                continue
-            self.relayed += 1
-            threading.Thread(target=self._relay, args=(data, client), daemon=True).start()
+    async def _listen(self) -> None:
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Listener(self), sock=self._socket
+        )
+        self._listener = cast(asyncio.DatagramTransport, transport)
 
-    def _relay(self, data: bytes, client: tuple[str, int]) -> None:
-        time.sleep(self.delay)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
-            upstream.settimeout(2)
-            try:
-                upstream.sendto(data, self.upstream)
-                reply, _ = upstream.recvfrom(65535)
-                self._socket.sendto(reply, client)
-            except OSError:
-                pass  # no reply: the client times out, as with a real lost datagram
+    async def forward(self, data: bytes, client: tuple[str, int]) -> None:
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Upstream(self, client), remote_addr=self.upstream
+        )
+        transport.sendto(data)
+        # No reply within 5 s: give up, as a lost datagram (the client times out).
+        self._loop.call_later(5, transport.close)
+
+    def answer(self, data: bytes, client: tuple[str, int]) -> None:
+        if self._listener is not None and not self._listener.is_closing():
+            self._listener.sendto(data, client)

@@ -547,3 +547,29 @@ def test_refresh_runs_in_the_caller_and_keeps_the_entry_on_failure() -> None:
     assert cache.refresh("example.com")
     assert cache.get("example.com").version != version
     assert cache.freshness("unknown.test") is None
+
+
+def test_after_a_failed_refresh_only_background_refreshes_follow() -> None:
+    """During an outage only the first request after expiry waits for DNS; later tries
+    (one per failure_ttl) run in the background while requests get the stale provider,
+    until one succeeds."""
+    clock = FakeClock()
+    loader = ThreadRecordingLoader(
+        provider(300),
+        DnsUnavailableError("timeout"),
+        DnsUnavailableError("timeout"),
+        provider(300, port=994),
+    )
+    cache = ProviderCache(POLICY, loader, clock=clock)
+    cache.get("example.com")
+    clock.advance(300)
+    assert cache.get("example.com").stale  # this one waited: nothing was known to fail
+    for _ in range(2):
+        clock.advance(5)
+        assert cache.get("example.com").stale  # answered at once, refreshed behind
+        assert cache.settle(10)
+    fresh = cache.get("example.com")
+    assert (fresh.stale, fresh.provider.of(Protocol.IMAP)[0].port) == (False, 994)
+    me = threading.current_thread().name
+    assert [name == me for name in loader.threads] == [True, True, False, False]
+    assert cache.stats().misses == 2

@@ -187,6 +187,9 @@ def test_recycled_worker_answers_warm(knot: Knot, tmp_path: Path) -> None:
     later = [line for line in lines if line["pid"] != pids[0]]
     assert later and {line["cache"] for line in later} == {"hit"}, later
     assert "entries seeded" in server.log
+    # The master made the state directory, private to the service, and said so.
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert f"settings snapshot: {state / FILE_NAME}" in server.log
 
 
 def test_zone_change_is_picked_up_without_any_request_waiting(

@@ -25,6 +25,7 @@ venv or image. The module refuses to load on an older gunicorn rather than run e
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -274,16 +275,18 @@ def _state_directory(server: Any, settings: Any) -> None:
     from autoconf.snapshot import FILE_NAME
     from autoconf.snapshot import state_directory
 
+    # The arbiter's logger; a hook called without one (tests) logs through logging.
+    log = getattr(server, "log", None) or logging.getLogger(__name__)
     directory = state_directory(settings, os.environ)
     if directory is None:
-        server.log.info("settings snapshot off ($STATE_DIRECTORY and [state] directory unset)")
+        log.info("settings snapshot off ($STATE_DIRECTORY and [state] directory unset)")
         return
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        server.log.warning("state directory %s: %s; workers start cold", directory, exc.strerror)
+        log.warning("state directory %s: %s; workers start cold", directory, exc.strerror)
         return
-    server.log.info("settings snapshot: %s", directory / FILE_NAME)
+    log.info("settings snapshot: %s", directory / FILE_NAME)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -92,7 +92,8 @@ class Keeper:
         self.lock_path = directory / f"keeper-{digest.hexdigest()}.lock"
         self._lock_fd: int | None = None
         self._due: list[tuple[float, str]] = []
-        self._failures: dict[str, int] = {}
+        #: Listed domains whose last refresh failed: (failures in a row, next try).
+        self._failures: dict[str, tuple[int, float]] = {}
         self._next_lookup = 0.0
         self._dirty = False
         self._interval = MIN_INTERVAL
@@ -290,18 +291,23 @@ class Keeper:
                 self._failures.pop(domain, None)
                 self._dirty = True
             else:
-                self._failures[domain] = self._failures.get(domain, 0) + 1
+                self._failed(domain)
             heapq.heappush(self._due, (self._due_at(domain, self._clock()), domain))
+
+    def _failed(self, domain: str) -> None:
+        """Back off: the next try after failure_ttl, doubling up to :data:`MAX_BACKOFF`."""
+        count = self._failures.get(domain, (0, 0.0))[0] + 1
+        base = max(1.0, float(self.settings.cache.failure_ttl))
+        backoff = min(MAX_BACKOFF, base * 2.0 ** (count - 1))
+        self._failures[domain] = (count, self._clock() + backoff)
 
     def _due_at(self, domain: str, now: float) -> float:
         """When ``domain`` should be refreshed: early enough that the other workers read
         the new settings from the snapshot before the old ones expire."""
-        failures = self._failures.get(domain, 0)
         held = self.cache.freshness(domain)
-        if failures:
-            base = max(1.0, float(self.settings.cache.failure_ttl))
-            backoff = min(MAX_BACKOFF, base * 2.0 ** (failures - 1))
-            return now + max(backoff, held.retry_in if held else 0.0)
+        failed = self._failures.get(domain)
+        if failed is not None:
+            return max(failed[1], now + (held.retry_in if held else 0.0))
         if held is None:
             return now
         if held.in_flight:

@@ -32,6 +32,7 @@ from autoconf.sources import make_source
 from tests.conftest import DOMAINS
 from tests.conftest import config
 from tests.doubles import CountingSource
+from tests.doubles import FakeClock
 from tests.knot import Knot
 from tests.pox import POX_PATH
 from tests.pox import XML
@@ -301,3 +302,38 @@ def test_one_keeper_per_host_the_other_workers_take_its_refreshes(
     keepers[1].step()
     assert keepers[1].keeping
     keepers[1].stop()
+
+
+class RecordingSource:
+    """Passes every lookup to a real source and notes which domain it was for."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.domains: list[str] = []
+
+    def ask(self, questions: Any) -> Any:
+        self.domains.append(questions[0][0].split("._tcp.", 1)[1].rstrip("."))
+        return self.inner.ask(questions)
+
+
+def test_keeper_backs_off_a_failing_domain(running_knot: Knot, tmp_path: Path) -> None:
+    """broken.test answers SERVFAIL: the keeper tries it again after failure_ttl, then
+    after twice that and so on, while it keeps the healthy domain fresh. Clocks are ours
+    (the DNS is real)."""
+    clock = FakeClock()
+    domains = {"broken.test": {}, "example.test": DOMAINS["example.test"]}
+    settings = settings_from_mapping(mapping(running_knot.nameserver, domains))
+    source = RecordingSource(make_source(settings.dns))
+    finder = Discoverer(settings, source, clock=clock)
+    keeper = Keeper(finder, tmp_path, clock=clock)
+    tries = []
+    for tick in range(600):  # 60 s in steps of 0.1 s
+        before = source.domains.count("broken.test")
+        keeper.step()
+        if source.domains.count("broken.test") > before:
+            tries.append(round(tick / 10))
+        clock.advance(0.1)
+    keeper.stop()
+    assert tries == [0, 5, 15, 35]  # failure_ttl 5 s, doubling
+    assert source.domains.count("example.test") >= 2  # refreshed before its 60 s expiry
+    assert finder.served("example.test").stale is False

@@ -31,7 +31,7 @@ class _Upstream(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         loop.call_later(self.relay.delay, self.relay.answer, data, self.client)
         assert self.transport is not None
-        self.transport.close()
+        self.relay.drop(self.transport)
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -57,6 +57,8 @@ class SlowRelay:
         self._thread = threading.Thread(target=self._loop.run_forever, name="slow-dns")
         self._thread.daemon = True
         self.relayed = 0
+        #: Upstream sockets of queries in flight (closed on reply, timeout or exit).
+        self._open: set[asyncio.BaseTransport] = set()
 
     @property
     def nameserver(self) -> str:
@@ -74,10 +76,16 @@ class SlowRelay:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._listener is not None:
-            self._loop.call_soon_threadsafe(self._listener.close)
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
+
+    async def _close(self) -> None:
+        for transport in (self._listener, *self._open):
+            if transport is not None:
+                transport.close()
+        await asyncio.sleep(0)  # let the transports finish closing
 
     async def _listen(self) -> None:
         transport, _ = await self._loop.create_datagram_endpoint(
@@ -89,9 +97,14 @@ class SlowRelay:
         transport, _ = await self._loop.create_datagram_endpoint(
             lambda: _Upstream(self, client), remote_addr=self.upstream
         )
+        self._open.add(transport)
         transport.sendto(data)
         # No reply within 5 s: give up, as a lost datagram (the client times out).
-        self._loop.call_later(5, transport.close)
+        self._loop.call_later(5, self.drop, transport)
+
+    def drop(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+        self._open.discard(transport)
 
     def answer(self, data: bytes, client: tuple[str, int]) -> None:
         if self._listener is not None and not self._listener.is_closing():

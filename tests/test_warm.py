@@ -144,6 +144,11 @@ def test_restart_during_dns_outage_answers_every_format_from_the_snapshot(
         "page": 200,
     }
     knot.stop()
+    # Wait until even the newest entry is past its 2 s lifetime, so all are served stale.
+    newest = max(
+        e.fetched_at for e in read(state / FILE_NAME, now=time.time(), policy=CachePolicy()).entries
+    )
+    time.sleep(max(0.0, newest + 2.5 - time.time()))
     try:
         with deployed_gunicorn(settings, workdir(tmp_path, "b"), env=state_env(state)) as second:
             during = every_format(second)

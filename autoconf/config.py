@@ -62,7 +62,10 @@ _CACHE_KEYS = {
     "stale_if_error": 86400,
     "max_entries": 10000,
     "max_documents": 1024,
+    "refresh_ahead": 0.1,
+    "refresh_rate": 20,
 }
+_STATE_KEYS = {"snapshot": True, "directory": ""}
 _DAY = 86400
 _DOMAIN_KEYS = {
     "aliases": [],
@@ -94,6 +97,7 @@ _TOP_KEYS = {
     "dns",
     "http",
     "cache",
+    "state",
     "diagnostics",
     "logging",
     "domains",
@@ -183,6 +187,17 @@ class HostingSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StateSettings:
+    """Where the settings snapshot lives (README "Caching": warm start)."""
+
+    #: Write and read the snapshot when a state directory is known.
+    snapshot: bool = True
+    #: Used when ``$STATE_DIRECTORY`` is not set (systemd sets it for ``StateDirectory=``);
+    #: None: no state directory, no snapshot.
+    directory: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The validated configuration."""
 
@@ -195,6 +210,7 @@ class Settings:
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     cache: CachePolicy = field(default_factory=CachePolicy)
+    state: StateSettings = field(default_factory=StateSettings)
     source: str = "<mapping>"
     mobileconfig: MobileconfigSettings = field(default_factory=MobileconfigSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
@@ -283,6 +299,7 @@ def settings_from_mapping(
     mobileconfig_table = _section(data, "mobileconfig", _MOBILECONFIG_KEYS)
     cache_table = _section(data, "cache", _CACHE_KEYS)
     hosting_table = _section(data, "hosting", _HOSTING_KEYS)
+    state_table = _section(data, "state", _STATE_KEYS)
     domains_table = data.get("domains", {})
     if not isinstance(domains_table, Mapping) or not domains_table:
         raise ConfigError('domains: at least one [domains."example.org"] table is required')
@@ -315,6 +332,7 @@ def settings_from_mapping(
         aliases=aliases,
         diagnostics=DiagnosticsSettings(enabled=_bool(diagnostics_table, "enabled", "diagnostics")),
         cache=_cache(cache_table),
+        state=_state(state_table, base_dir or Path.cwd()),
         logging=_logging(logging_table),
         source=source,
         mobileconfig=_mobileconfig(mobileconfig_table, base_dir or Path.cwd()),
@@ -428,6 +446,8 @@ def _cache(table: Mapping[str, Any]) -> CachePolicy:
         stale_if_error=_int(table, "stale_if_error", "cache", 0, 7 * _DAY),
         max_entries=_int(table, "max_entries", "cache", 1, 10_000_000),
         max_documents=_int(table, "max_documents", "cache", 0, 1_000_000),
+        refresh_ahead=_fraction(table, "refresh_ahead", "cache", 0.5),
+        refresh_rate=_int(table, "refresh_rate", "cache", 1, 10_000),
     )
     if policy.floor > policy.cap:
         raise ConfigError("cache.floor: must not exceed cache.cap")
@@ -487,6 +507,23 @@ def _hosting(
         activesync_url=url or domains[name].activesync_url,
     )
     return replace(settings, policy=policy)
+
+
+def _fraction(table: Mapping[str, Any], key: str, where: str, high: float) -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+        raise ConfigError(f"{where}.{key}: must be a number in [0, {high:g}]")
+    return float(value)
+
+
+def _state(table: Mapping[str, Any], base_dir: Path) -> StateSettings:
+    directory = table["directory"]
+    if not isinstance(directory, str):
+        raise ConfigError("state.directory: must be a directory path")
+    return StateSettings(
+        snapshot=_bool(table, "snapshot", "state"),
+        directory=base_dir / directory if directory.strip() else None,
+    )
 
 
 def _mobileconfig(table: Mapping[str, Any], base_dir: Path) -> MobileconfigSettings:

@@ -28,6 +28,11 @@ class ConfigError(AutoconfError):
     """The configuration is invalid; raised at start-up, naming the offending key."""
 
 
+class SnapshotError(AutoconfError):
+    """The settings snapshot on disk is unusable (corrupt, foreign, too old, hostile); it
+    is ignored with one warning, never a reason to stop or to answer a client."""
+
+
 class BadRequestError(AutoconfError):
     """The request is malformed (maps to POX ErrorCode 600 "Invalid Request")."""
 

@@ -25,6 +25,7 @@ venv or image. The module refuses to load on an older gunicorn rather than run e
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -248,14 +249,17 @@ def on_starting(server: Any) -> None:
     """Before any socket or worker: refuse a broken configuration or zone file, load the
     zone files once for every worker, and empty the metrics directory (files left by a
     previous run would be summed into ours)."""
+    from autoconf.config import load_settings
     from autoconf.errors import ConfigError
     from autoconf.sources import preload_zones
 
     try:
-        preload_zones()
+        settings = load_settings()
+        preload_zones(settings)
     except ConfigError as exc:
         # gunicorn prints a RuntimeError as "Error: ..." and exits with status 1.
         raise RuntimeError(f"configuration error: {exc.detail}") from None
+    _state_directory(server, settings)
     directory = _multiproc_dir()
     if directory is None:
         return
@@ -273,6 +277,27 @@ def on_reload(server: Any) -> None:
     from autoconf.sources import on_reload as reload_zones
 
     reload_zones(server)
+
+
+def _state_directory(server: Any, settings: Any) -> None:
+    """Say where the settings snapshot lives (README "Caching"), creating the directory
+    (0700) before any worker needs it. A directory that cannot be made is no reason to
+    refuse to start: the workers then start cold."""
+    from autoconf.snapshot import FILE_NAME
+    from autoconf.snapshot import state_directory
+
+    # The arbiter's logger; a hook called without one (tests) logs through logging.
+    log = getattr(server, "log", None) or logging.getLogger(__name__)
+    directory = state_directory(settings, os.environ)
+    if directory is None:
+        log.info("settings snapshot off ($STATE_DIRECTORY and [state] directory unset)")
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("state directory %s: %s; workers start cold", directory, exc.strerror)
+        return
+    log.info("settings snapshot: %s", directory / FILE_NAME)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -84,6 +84,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.warm_events = Counter(
+            "autoconf_warm_events",
+            "Keeping settings warm: refresh_ahead, stale_from_snapshot, snapshot_loaded, "
+            "snapshot_rejected, snapshot_written",
+            ["event"],
+            registry=self.registry,
+        )
 
     def decision(self, outcome: str) -> None:
         """Record one cold hosting decision: srv, mx, cname, not-served, failed or
@@ -103,6 +110,11 @@ class Metrics:
     def cache_event(self, event: str) -> None:
         """Record a cache hit, miss, stale serve or refresh failure."""
         self._child(self.cache_events, event).inc()
+
+    def warm_event(self, event: str) -> None:
+        """Record a refresh-ahead, a stale serve from the snapshot, or a snapshot load,
+        rejection or write (never the domain)."""
+        self._child(self.warm_events, event).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a key on every call (3 us per request of the

@@ -423,9 +423,15 @@ def format_report(report: Report) -> str:
     """The human-readable form printed by ``mail-autoconf check``."""
     served = "served" if report.served else "NOT served"
     alias = f", alias of {report.primary}" if report.primary != report.domain else ""
-    lines = [f"{report.domain} ({served}{alias})", report.verdict]
+    how = f": {report.serving.summary}" if report.served and report.serving else ""
+    lines = [f"{report.domain} ({served}{how}{alias})", report.verdict]
     if report.error:
         lines.append(f"DNS error: {report.error}")
+    if report.serving is not None:
+        lines += ["", "Served or not, and why:"]
+        lines += [f"  {reason}" for reason in report.serving.reasons]
+        decided = _table([_record_row(r) for r in report.serving.records])
+        lines += [f"  decided by: {row.strip()}" for row in decided]
     lines += ["", "Settings (in the order clients are told):"]
     lines += _table([_server_row(s) for s in report.servers]) or ["  (none)"]
     lines += ["", "Records seen:"]

@@ -35,6 +35,7 @@ ENV_PREFIX = "AUTOCONF_"
 ENV_CONFIG = "AUTOCONF_CONFIG"
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSettings:
     """``[dns]``: where DNS answers come from and which SRV targets are trusted."""

@@ -56,7 +56,8 @@ class Key(Generic[T]):
     #: As written in TOML (the example file shows this value).
     default: Any
     kind: Kind[T]
-    #: One paragraph for the admin: what the key does, what the special values mean.
+    #: One paragraph of Markdown for the admin (names and values in code spans): what the
+    #: key does, what its special values mean.
     doc: str
     #: A value the example file sets instead of the default (None: it shows the default).
     example: Any = None

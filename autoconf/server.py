@@ -32,7 +32,7 @@ class Knob:
     name: str
     #: As the reference shows it; "" means unset.
     default: str
-    #: One paragraph for the admin.
+    #: One paragraph of Markdown for the admin (names and values in code spans).
     doc: str
     #: Bounds of an integer knob.
     low: int | None = None
@@ -54,24 +54,24 @@ class Knob:
 BIND = Knob(
     "AUTOCONF_BIND",
     "127.0.0.1:8000",
-    "Where gunicorn listens: HOST:PORT or unix:PATH, several comma-separated. Loopback by "
-    "default: the service is meant to sit behind nginx or Caddy, which own TLS, the body "
-    "limit, rate limiting and the Authorization strip. The container image binds "
-    "0.0.0.0:8080; its network namespace is the boundary.",
+    "Where gunicorn listens: `HOST:PORT` or `unix:PATH`, several comma-separated. Loopback "
+    "by default: the service is meant to sit behind nginx or Caddy, which own TLS, the body "
+    "limit, rate limiting and the `Authorization` strip. The container image binds "
+    "`0.0.0.0:8080`; its network namespace is the boundary.",
 )
 WORKERS = Knob(
     "AUTOCONF_WORKERS",
     "2 per usable CPU, at least 2, at most 16",
-    "Worker processes. Usable CPUs are counted with sched_getaffinity, which honours cpusets "
-    "(taskset, --cpuset-cpus) but not a cgroup CPU quota: under a CPU limit (containers, "
-    "Kubernetes) set it explicitly.",
+    "Worker processes. Usable CPUs are counted with `sched_getaffinity`, which honours "
+    "cpusets (`taskset`, `--cpuset-cpus`) but not a cgroup CPU quota: under a CPU limit "
+    "(containers, Kubernetes) set it explicitly.",
     low=1,
     high=64,
 )
 THREADS = Knob(
     "AUTOCONF_THREADS",
     "4",
-    "Threads per worker (gunicorn's gthread worker): a DNS wait, bounded by dns.timeout, "
+    "Threads per worker (gunicorn's gthread worker): a DNS wait, bounded by `dns.timeout`, "
     "blocks one thread while the worker's other threads keep serving.",
     low=1,
     high=32,
@@ -80,39 +80,42 @@ CLIENT_TIMEOUT = Knob(
     "AUTOCONF_CLIENT_TIMEOUT",
     "10",
     "Seconds a client may stay silent mid-request (in the header or the body) before its "
-    "connection is closed and its thread freed, like nginx's client_header_timeout and "
-    "client_body_timeout. It bounds silence, not a whole request.",
+    "connection is closed and its thread freed, like nginx's `client_header_timeout` and "
+    "`client_body_timeout`. It bounds silence, not a whole request.",
     low=1,
     high=60,
 )
 LOG_LEVEL = Knob(
     "AUTOCONF_LOG_LEVEL",
     "info",
-    "gunicorn's own log level (debug, info, warning, error, critical); at debug it also "
-    "prints every effective setting at start. The application's level is [logging] level.",
+    "gunicorn's own log level (`debug`, `info`, `warning`, `error`, `critical`); at `debug` "
+    "it also prints every effective setting at start. The application's level is "
+    "`[logging] level`.",
 )
 FORWARDED_ALLOW_IPS = Knob(
     "FORWARDED_ALLOW_IPS",
     "127.0.0.1,::1",
-    "The peers (comma-separated addresses, or *) whose X-Forwarded-Proto gunicorn believes, "
-    "and so whose requests may count as https. Loopback matches nginx or Caddy on the same "
-    "host; a container behind another host's proxy sets that proxy's address. gunicorn "
-    "applies no such check to UNIX sockets: make a socket writable by the proxy only.",
+    "The peers (comma-separated addresses, or `*`) whose `X-Forwarded-Proto` gunicorn "
+    "believes, and so whose requests may count as https. Loopback matches nginx or Caddy on "
+    "the same host; a container behind another host's proxy sets that proxy's address. "
+    "gunicorn applies no such check to UNIX sockets: make a socket writable by the proxy "
+    "only.",
 )
 PROMETHEUS_MULTIPROC_DIR = Knob(
     "PROMETHEUS_MULTIPROC_DIR",
     "",
-    "A directory for prometheus-client's files, so /metrics adds up every worker's counts. "
+    "A directory for prometheus-client's files, so `/metrics` adds up every worker's counts. "
     "The master empties it at start, and each exiting worker's files are folded into one "
     "archive file per metric kind, so it holds 2 files per live worker plus 2. Unset: each "
-    "worker counts alone and /metrics shows the one that answers.",
+    "worker counts alone and `/metrics` shows the one that answers.",
 )
 STATE_DIRECTORY = Knob(
     "STATE_DIRECTORY",
     "",
-    "Where the settings snapshot lives (the first entry when several are ':'-separated). "
-    "systemd sets it for StateDirectory=, the container image to /var/lib/autoconf. Unset: "
-    "[state] directory. The master creates it (mode 0700) and logs where the snapshot is.",
+    "Where the settings snapshot lives (the first entry when several are `:`-separated). "
+    "systemd sets it for `StateDirectory=`, the container image to `/var/lib/autoconf`. "
+    "Unset: `[state] directory`. The master creates it (mode 0700) and logs where the "
+    "snapshot is.",
 )
 #: Every variable, in the order of the reference.
 KNOBS = (

@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from autoconf.config_keys import CACHE
 from autoconf.errors import DnsUnavailableError
 from autoconf.model import Provider
 
@@ -73,21 +74,19 @@ REFRESH_QUEUE = 1024
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CachePolicy:
-    """The ``[cache]`` settings; all durations in seconds."""
+    """The ``[cache]`` settings; all durations in seconds. Each default, its bounds and its
+    meaning are those of the key in :data:`autoconf.config_keys.CACHE`."""
 
-    enabled: bool = True
-    floor: int = 60
-    cap: int = 3600
-    negative_cap: int = 300
-    failure_ttl: int = 5
-    stale_if_error: int = 86400
-    max_entries: int = 10000
-    max_documents: int = 1024
-    #: Refresh in the background once less than this fraction of the lifetime is left
-    #: (unbound's ``prefetch`` uses 10 %); 0 turns refresh-ahead off.
-    refresh_ahead: float = 0.1
-    #: Background lookups per second at most for the keeper of the listed domains.
-    refresh_rate: int = 20
+    enabled: bool = CACHE["enabled"].value
+    floor: int = CACHE["floor"].value
+    cap: int = CACHE["cap"].value
+    negative_cap: int = CACHE["negative_cap"].value
+    failure_ttl: int = CACHE["failure_ttl"].value
+    stale_if_error: int = CACHE["stale_if_error"].value
+    max_entries: int = CACHE["max_entries"].value
+    max_documents: int = CACHE["max_documents"].value
+    refresh_ahead: float = CACHE["refresh_ahead"].value
+    refresh_rate: int = CACHE["refresh_rate"].value
 
     def lifetime(self, provider: Provider) -> int:
         """How long ``provider`` may be served without asking DNS again."""

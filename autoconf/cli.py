@@ -36,6 +36,9 @@ from autoconf.report import Report
 from autoconf.report import build_report
 from autoconf.report import format_report
 from autoconf.report import parse_target
+from autoconf.server import BIND
+from autoconf.server import THREADS
+from autoconf.server import WORKERS
 from autoconf.service import Discoverer
 
 #: The distribution (PyPI) and command name; the import package is ``autoconf``.
@@ -77,19 +80,19 @@ def _source(settings: Settings) -> RecordSource:
 @click.option(
     "--bind",
     "-b",
-    help="Address to listen on (HOST:PORT or unix:PATH)  [default: $AUTOCONF_BIND, else "
-    "127.0.0.1:8000]",
+    help=f"Address to listen on (HOST:PORT or unix:PATH)  [default: ${BIND.name}, else "
+    f"{BIND.default}]",
 )
 @click.option(
     "--workers",
     "-w",
-    type=click.IntRange(1, 64),
-    help="Worker processes  [default: $AUTOCONF_WORKERS, else 2 x CPUs, 2..16]",
+    type=click.IntRange(WORKERS.low, WORKERS.high),
+    help=f"Worker processes  [default: ${WORKERS.name}, else {WORKERS.default}]",
 )
 @click.option(
     "--threads",
-    type=click.IntRange(1, 32),
-    help="Threads per worker  [default: $AUTOCONF_THREADS, else 4]",
+    type=click.IntRange(THREADS.low, THREADS.high),
+    help=f"Threads per worker  [default: ${THREADS.name}, else {THREADS.default}]",
 )
 @config_option
 def serve(

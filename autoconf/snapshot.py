@@ -68,6 +68,7 @@ from autoconf.model import Status
 from autoconf.names import host_name_problem
 from autoconf.names import is_context_path
 from autoconf.names import shown
+from autoconf.server import STATE_DIRECTORY
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ FILE_NAME = "settings-snapshot.json"
 LOCK_NAME = "settings-snapshot.lock"
 TEMP_PREFIX = ".settings-snapshot."
 #: systemd's variable for ``StateDirectory=`` (several directories are ":"-separated).
-STATE_ENV = "STATE_DIRECTORY"
+STATE_ENV = STATE_DIRECTORY.name
 #: Kinds of entries. Only listed domains exist yet; readers skip kinds they do not know,
 #: so a newer writer can add kinds without a new format version.
 LISTED = "listed"

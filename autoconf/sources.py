@@ -16,8 +16,8 @@ from typing import Any
 
 from autoconf.config import DnsSettings
 from autoconf.config import Settings
-from autoconf.config import ZoneFile
 from autoconf.config import load_settings
+from autoconf.config_kinds import ZoneFile
 from autoconf.dns_source import LiveSource
 from autoconf.dns_source import QueryObserver
 from autoconf.dns_source import ZoneSource

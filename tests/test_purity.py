@@ -20,6 +20,8 @@ PURE = [
     "autoconf.report",
     "autoconf.errors",
     "autoconf.cache",
+    "autoconf.config_keys",
+    "autoconf.config_kinds",
     "autoconf.formats.thunderbird",
     "autoconf.formats.autodiscover",
     "autoconf.formats.autodiscover_json",

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -110,10 +111,14 @@ class Knot:
             if self.process.poll() is not None:
                 raise RuntimeError(f"knotd exited: {self.log()}")
             try:
-                reply = dns.query.udp(query, self.address, port=self.port, timeout=0.2)
+                reply = dns.query.udp(
+                    query, self.address, port=self.port, timeout=0.2, ignore_unexpected=True
+                )
                 if reply.rcode() == dns.rcode.NOERROR and reply.answer:
                     return
-            except (OSError, dns.exception.Timeout):
+            except (OSError, dns.exception.DNSException):
+                # Timeout, or a reply that is not to this query (BadResponse: a late answer
+                # to an earlier socket that had the same loopback port on a busy machine).
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"knotd did not start serving: {self.log()}")

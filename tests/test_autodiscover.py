@@ -24,7 +24,7 @@ from autoconf import create_app
 from autoconf.dns_source import ZoneSource
 from autoconf.model import Question
 from autoconf.model import RRset
-from tests.conftest import SHARED_SCHEMAS
+from tests.conftest import published_schema
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 from tests.pox import BASE_NS
@@ -96,11 +96,8 @@ def assert_outlook_rules(root: etree._Element, *, login: str | None) -> None:
 
 
 def schema(name: str) -> etree.XMLSchema:
-    """One of the published [MS-ASCMD] schemas from ../shared/schemas."""
-    path = SHARED_SCHEMAS / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (published schemas live in ../shared/schemas)")
-    return etree.XMLSchema(etree.parse(str(path)))
+    """One of the published [MS-ASCMD] schemas (tests/conftest.py ``published_schema``)."""
+    return etree.XMLSchema(etree.parse(str(published_schema(name))))
 
 
 # --- requests as real clients send them -------------------------------------------------

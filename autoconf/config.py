@@ -145,7 +145,7 @@ class LoggingSettings:
     #: "json": one object per line (production); "text": for a developer's terminal.
     format: str = "json"
     level: str = "info"
-    #: Log the full address of a request (else the domain only; security.md section 5).
+    #: Log the full address of a request (else the domain only; docs/security-model.md, logging).
     addresses: bool = False
 
 

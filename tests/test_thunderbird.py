@@ -29,7 +29,7 @@ def servers(root: etree._Element, kind: str) -> list[tuple[str, str, int, str]]:
 
 
 def assert_thunderbird_rules(root: etree._Element) -> None:
-    """The readFromXML / K-9 rules from clients.md sections 1.4 and 3."""
+    """The rules of readFromXML.sys.mjs and Thunderbird for Android's RealAutoconfigParser.kt."""
     assert root.tag == "clientConfig" and root.get("version") == "1.1"
     (provider,) = root.findall("emailProvider")
     assert "%" not in provider.get("id") and "_" not in provider.get("id")

@@ -20,6 +20,7 @@ from tests.pox import POX_PATH
 from tests.pox import XML
 from tests.pox import outlook_body
 
+
 @pytest.fixture(name="schema", scope="module")
 def fixture_schema() -> etree.RelaxNG:
     """The draft's RELAX NG schema (tests/conftest.py ``published_schema``)."""

@@ -151,7 +151,7 @@ class LoggingSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiagnosticsSettings:
-    """The admin page at ``/`` (README "Diagnostics")."""
+    """The admin page at ``/`` (docs/operations.md, "The diagnostics page")."""
 
     #: On by default: it shows only what public DNS and the client endpoints already tell
     #: anyone, and only for served domains.
@@ -171,8 +171,8 @@ class MobileconfigSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostingSettings:
-    """``[hosting]``: DNS decides which unlisted domains are served (README "Hosted
-    domains"). Off by default: then only ``[domains]`` is served and strangers cost no DNS."""
+    """``[hosting]``: DNS decides which unlisted domains are served (docs/hosted-domains.md).
+    Off by default: then only ``[domains]`` is served and strangers cost no DNS."""
 
     #: The rule; None when hosting is off.
     policy: HostingPolicy | None = None
@@ -188,7 +188,7 @@ class HostingSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateSettings:
-    """Where the settings snapshot lives (README "Caching": warm start)."""
+    """Where the settings snapshot lives (docs/operations.md, "Warm start")."""
 
     #: Write and read the snapshot when a state directory is known.
     snapshot: bool = True

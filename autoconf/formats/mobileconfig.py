@@ -209,7 +209,7 @@ def _dav_payload(
         # (current-user-principal), the same URL /.well-known/ redirects to. macOS
         # ignores CardDAVPrincipalURL (apple/device-management com.apple.carddav.account:
         # macOS "n/a") and starts at the host and port, so the DAV host itself has to
-        # answer /.well-known/carddav (README "CalDAV/CardDAV").
+        # answer /.well-known/carddav (docs/admin-guide.md, "CalDAV and CardDAV").
         f"{prefix}PrincipalURL": server.url,
         f"{prefix}UseSSL": use_ssl(server),
         f"{prefix}Username": logins.login(provider, server.username, address),

@@ -3,10 +3,10 @@
 The top-level README, SECURITY.md and CHANGELOG.md are where readers of the repository
 look for them; ``deploy/README.md`` sits next to the deployment files and
 ``tests/lab/README.md`` next to the lab, where a maintainer changing those files sees them.
-The site shows the same text (one copy, no drift). Their relative links are resolved from their place in the
-repository: a link into ``docs/`` becomes a link to that page, a link to another file
-published here becomes a link to its page, and anything else is left as it is, so the
-strict build reports it as a broken link.
+The site shows the same text (one copy, no drift). Their relative links are resolved from
+their place in the repository: a link into ``docs/`` becomes a link to that page, a link to
+another file published here becomes a link to its page, and anything else is left as it
+is, so the strict build reports it as a broken link.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def create_app(
 
     With a state directory (``$STATE_DIRECTORY`` or ``[state] directory``) the settings
     cache is seeded from the snapshot before the app answers anything, and a
-    :class:`~autoconf.keeper.Keeper` thread keeps it warm (README "Caching").
+    :class:`~autoconf.keeper.Keeper` thread keeps it warm (docs/operations.md, "Caching").
     """
     settings = _settings(config)
     app = Flask("autoconf", template_folder=str(templates_dir()))

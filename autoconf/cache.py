@@ -1,8 +1,8 @@
 """Per-worker cache of derived providers, one entry per served primary domain.
 
 Pure module (no Flask, no dnspython): it is handed a loader and a clock, so the rules below
-are unit-tested with a fake clock and used unchanged over live DNS. The rules are those of
-``shared/docs/dns.md`` section 5:
+are unit-tested with a fake clock and used unchanged over live DNS. The rules follow RFC 2308
+(negative caching) and RFC 8767 (serving stale data):
 
 - a provider lives for the TTL it was derived with, clamped to ``[floor, cap]``;
 - a provider without usable servers is a negative answer (RFC 2308 section 5): it lives for

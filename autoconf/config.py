@@ -66,7 +66,7 @@ class LoggingSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiagnosticsSettings:
-    """``[diagnostics]``: the admin page at ``/``."""
+    """The admin page at ``/`` (docs/operations.md, "The diagnostics page")."""
 
     enabled: bool
 
@@ -82,8 +82,8 @@ class MobileconfigSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostingSettings:
-    """``[hosting]``: DNS decides which unlisted domains are served. Off by default: then
-    only ``[domains]`` is served and strangers cost no DNS."""
+    """``[hosting]``: DNS decides which unlisted domains are served (docs/hosted-domains.md).
+    Off by default: then only ``[domains]`` is served and strangers cost no DNS."""
 
     #: The rule; None when hosting is off.
     policy: HostingPolicy | None
@@ -97,7 +97,7 @@ class HostingSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateSettings:
-    """``[state]``: where the settings snapshot lives."""
+    """Where the settings snapshot lives (docs/operations.md, "Warm start")."""
 
     snapshot: bool
     #: Used when ``$STATE_DIRECTORY`` is not set; None: no state directory, no snapshot.

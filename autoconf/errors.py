@@ -48,7 +48,7 @@ class InvalidAddressError(BadRequestError):
 
 
 class UntrustedHostError(BadRequestError):
-    """The Host header names no host this service answers for (security.md section 9)."""
+    """The Host header names no host this service answers for (docs/security-model.md)."""
 
     public_message = "Unknown host"
 
@@ -62,7 +62,7 @@ class PayloadTooLargeError(BadRequestError):
 class InvalidProtocolError(BadRequestError):
     """Autodiscover v2 was asked for a protocol this service does not offer for the domain.
 
-    The message never echoes the requested value (security.md section 7).
+    The message never echoes the requested value: nothing from the request reaches the JSON.
     """
 
     public_message = (

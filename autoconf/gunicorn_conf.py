@@ -267,7 +267,7 @@ def on_reload(server: Any) -> None:
 
 
 def _state_directory(server: Any, settings: Any) -> None:
-    """Say where the settings snapshot lives (README "Caching"), creating the directory
+    """Say where the settings snapshot lives (docs/operations.md), creating the directory
     (0700) before any worker needs it. A directory that cannot be made is no reason to
     refuse to start: the workers then start cold."""
     from autoconf.snapshot import FILE_NAME

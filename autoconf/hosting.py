@@ -2,7 +2,7 @@
 
 Pure module (sans-I/O, like :mod:`autoconf.discovery`): it names the questions of one
 decision and decides from the answers; somebody else asks them. A domain that is not listed
-is served when, in this order (README "Hosted domains"):
+is served when, in this order (docs/hosted-domains.md):
 
 (a) **SRV**: the settings derived from its own SRV records (RFC 6186, RFC 8314, RFC 6764)
     have a usable incoming and outgoing server, and every server its SRV records name lies

@@ -1,7 +1,7 @@
 """Prometheus metrics, per application, working across gunicorn workers.
 
 Labels are bounded sets (format, outcome, rdtype, status, event): never a domain or an address,
-for privacy and cardinality (security.md section 5). Under gunicorn each worker writes its
+for privacy and cardinality (Prometheus' naming guide). Under gunicorn each worker writes its
 values to ``$PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` merges them (prometheus-client's
 multiprocess mode); without that variable the app's own registry is exported.
 

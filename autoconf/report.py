@@ -314,7 +314,7 @@ _PUBLIC_REASONS = (
 def public_reason(error: str) -> str:
     """A DNS error text reduced to generic reasons ("timeout", "server failure
     (SERVFAIL)", "refused (REFUSED)"): the texts of the record source name resolver
-    addresses and ports, which the public page must not show (SECURITY.md)."""
+    addresses and ports, which the public page must not show (docs/security-model.md)."""
     reasons = [reason for pattern, reason in _PUBLIC_REASONS if pattern.search(error)]
     return ", ".join(reasons) or "no usable answer"
 

@@ -201,7 +201,7 @@ class Discoverer:
 
         :raises UnknownDomainError: when the domain is not served. Without ``[hosting]``
             this check comes before any DNS query, so strangers cannot make the service
-            query names of their choosing (SECURITY.md); with it, the cached decision.
+            query names of their choosing (docs/security-model.md); with it, the cached decision.
         :raises DnsUnavailableError: the decision could not be made (or the budget of cold
             decisions is spent: :class:`DecisionBudgetError`).
         """

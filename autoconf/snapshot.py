@@ -6,7 +6,7 @@ the settings are written to ``settings-snapshot.json`` in the state directory
 (``$STATE_DIRECTORY``, which systemd sets for ``StateDirectory=``, else ``[state]
 directory``) and read back when a worker starts.
 
-The file is JSON, one entry per line, documented in README "Caching" (format version 1)::
+The file is JSON, one entry per line, documented in docs/operations.md (format version 1)::
 
     {"format":"autoconf-settings-snapshot","version":1,"app_version":"0.1.0",
      "written_at":1764480000.0,"entries":[
@@ -22,7 +22,7 @@ back goes through :func:`autoconf.discovery.derive` with the *current* profile a
 policy, exactly like a DNS answer: display names and login templates come from today's
 configuration, and a target the trust policy no longer accepts drops the entry.
 
-The file is untrusted input like DNS itself (SECURITY.md): it is read only when it is a
+The file is untrusted input like DNS itself (docs/security-model.md): it is read only when it is a
 regular file of this user that nobody else may write, up to a byte bound, and validated
 strictly: a corrupt, truncated, foreign, too old or hostile file (any host name that is not
 one, an unknown label, a number out of range) is ignored as a whole, with one warning.

@@ -1,7 +1,7 @@
 """The Jinja environment shared by every XML/HTML renderer (Flask or not).
 
 Autoescaping is on for every template, so a value can only ever be text inside the
-document, never markup (security.md section 7).
+document, never markup (docs/security-model.md, Threat model).
 """
 
 from __future__ import annotations

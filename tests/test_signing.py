@@ -132,7 +132,7 @@ def test_signature_carries_signer_and_chain(signing_app: Flask, pki: Pki) -> Non
 
 
 def test_openssl_smime_extracts_the_content(signing_app: Flask, tmp_path: Path) -> None:
-    """``openssl smime -verify -noverify`` (clients.md section 10) returns the plist."""
+    """``openssl smime -verify -noverify`` returns the plist: the content is attached."""
     signed = tmp_path / "p.mobileconfig"
     signed.write_bytes(signing_app.test_client().get(f"/mobileconfig?emailaddress={ADDRESS}").data)
     result = _openssl(

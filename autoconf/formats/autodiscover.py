@@ -43,7 +43,7 @@ class Schema(enum.StrEnum):
     """Response schemas a client may name in ``AcceptableResponseSchema``.
 
     Compared exactly: namespace names are case-sensitive URIs, and ``http://`` is right
-    even though some old documentation pages print ``https://`` (clients.md section 6.1).
+    even though some old documentation pages print ``https://`` ([MS-OXDSCLI] 2.2.3, 2.2.4).
     """
 
     #: [MS-OXDSCLI] 2.2.4: IMAP/POP3/SMTP settings for Outlook, Thunderbird, eM Client.
@@ -83,8 +83,9 @@ TYPE = {
     Protocol.CALDAV: "CalDAV",
     Protocol.CARDDAV: "CardDAV",
 }
-#: clients.md section 6.4: ``Encryption`` SSL is implicit TLS, TLS is STARTTLS. ``SSL`` stays
-#: on for STARTTLS: Thunderbird and Delta Chat read ``SSL off`` as plaintext.
+#: [MS-OXDSCLI] 2.2.4.1.1.2.10: ``Encryption`` SSL is implicit TLS, TLS is STARTTLS. ``SSL``
+#: stays on for STARTTLS: ``SSL off`` is plaintext to Thunderbird (ExchangeAutoDiscover.sys.mjs)
+#: and Delta Chat (auto_outlook.rs).
 SSL_ENCRYPTION = {
     Security.TLS: ("on", "SSL"),
     Security.STARTTLS: ("on", "TLS"),
@@ -117,7 +118,7 @@ def _parser() -> etree.XMLParser:
 
 
 def parse_xml(body: bytes) -> etree._Element:
-    """Parse an untrusted XML body or raise :class:`BadRequestError` (security.md section 3).
+    """Parse an untrusted XML body or raise :class:`BadRequestError` (docs/security-model.md).
 
     No DTD loading, no entity resolution, no network, libxml2's depth and size limits on.
     A DOCTYPE is refused even though it would be inert: with entities left unresolved
@@ -176,7 +177,7 @@ def _text(parent: etree._Element, name: str) -> str:
 
 def protocol_blocks(provider: Provider, address: Address | None) -> tuple[ProtocolBlock, ...]:
     """One block per offered service, its preferred server only: incoming protocols in
-    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (clients.md section 6.3).
+    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (read by eM Client, sys4/automx#36).
 
     ``LoginName`` is :func:`autoconf.logins.login` for ``address`` ("" without one)."""
     if address is None:

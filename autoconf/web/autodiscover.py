@@ -1,4 +1,4 @@
-"""Outlook POX and ActiveSync Autodiscover views (clients.md sections 6, 7).
+"""Outlook POX ([MS-OXDSCLI]) and ActiveSync ([MS-ASCMD] 2.2.1.1) Autodiscover views.
 
 ``POST /autodiscover/autodiscover.xml`` in any letter case with the [MS-OXDSCLI] 2.2.3
 request body; ``GET`` on the same path (Delta Chat, Outlook's redirect step) answers the
@@ -34,15 +34,15 @@ bp = Blueprint("autodiscover", __name__)
 FORMAT = "pox"
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
-#: security.md section 3: a POX body must say it is XML (Thunderbird, Outlook and
-#: ActiveSync clients send text/xml).
+#: A POX body must say it is XML: [MS-ASCMD] 2.2.1.1 "MUST be set to text/xml", and Outlook
+#: and Thunderbird (ExchangeAutoDiscover.sys.mjs) send text/xml.
 XML_TYPES = frozenset({"text/xml", "application/xml"})
 READ_SIZE = 65536
 
 
 @bp.post(PATH)
 def pox_post(**_segments: str) -> Response:
-    """The MS-OXDSCLI request; ``Authorization`` is never read (security.md section 4)."""
+    """The [MS-OXDSCLI] 2.2.3 request; ``Authorization`` (sent up front) is never read."""
     return answer(autodiscover.parse_request(read_body()))
 
 

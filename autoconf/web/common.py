@@ -18,7 +18,7 @@ from autoconf.app import State
 from autoconf.errors import InvalidAddressError
 from autoconf.errors import UnknownDomainError
 
-#: Host prefixes clients put in front of the mail domain (clients.md section 0).
+#: Host prefixes clients put before the mail domain (FetchConfig.sys.mjs, [MS-OXDSCLI] 3.1.5.1).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 XML = "text/xml; charset=utf-8"
 #: Names the mail domain (A-label) a cacheable answer was made for; the shipped nginx

@@ -1,4 +1,4 @@
-"""The diagnostics page at ``/`` (README "Diagnostics").
+"""The diagnostics page at ``/`` (docs/operations.md, "The diagnostics page").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
 :func:`autoconf.report.cached_report`: the settings clients get, from the settings cache)

@@ -1,7 +1,7 @@
 """The one place where exceptions become HTTP answers.
 
 Each client format has its own way to say "no": Thunderbird wants a bare 404 (a 2xx with
-an error page would block its other lookups, clients.md section 1.1), Autodiscover wants
+an error page would win and end its other lookups, FetchConfig.sys.mjs), Autodiscover wants
 its Error document. The renderer is chosen by the blueprint that served the request.
 """
 
@@ -67,7 +67,7 @@ def handle(error: AutoconfError) -> Response:
     level = logging.WARNING if outage else logging.DEBUG
     requestlog.note_outcome(type(error).__name__)
     # The endpoint name, never the path or query: the v2 JSON path form carries the address
-    # in the path, query strings carry addresses or (misguidedly) passwords (security.md 5).
+    # in the path, query strings carry addresses or even passwords (docs/security-model.md).
     log.log(
         level,
         "%s %s -> %d: %s",

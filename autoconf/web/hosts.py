@@ -1,4 +1,4 @@
-"""Host header validation, before any view runs (security.md section 9).
+"""Host header validation, before any view runs (docs/security-model.md, Input handling).
 
 Only the served domains, their ``autoconfig.``/``autodiscover.`` names, loopback and the
 configured ``http.trusted_hosts`` are accepted, case-insensitively and with any port.

@@ -2,7 +2,7 @@
 
 The log line has the client format, the domain, the outcome, the status, the latency and
 the cache state; the address only when ``logging.addresses`` is set; never the query
-string, the body or credentials (security.md section 5).
+string, the body or credentials (docs/security-model.md, "What is logged, and what never is").
 """
 
 from __future__ import annotations

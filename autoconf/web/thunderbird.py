@@ -1,4 +1,4 @@
-"""Thunderbird autoconfig views (clients.md section 1.2)."""
+"""Thunderbird autoconfig views (the URLs of comm-central's FetchConfig.sys.mjs)."""
 
 from __future__ import annotations
 

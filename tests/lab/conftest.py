@@ -170,7 +170,7 @@ def _short(chosen: object) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Each real client, its version and what it chose per variant (README's lab table)."""
+    """Each real client, its version and what it chose per variant (tests/lab/README.md)."""
     if not _REPORT:
         return
     terminalreporter.section("real-client lab: what each client chose")

@@ -1,4 +1,4 @@
-"""The lab's hosted variant ([hosting], README "Hosted domains"): a mail hoster and two
+"""The lab's hosted variant ([hosting], docs/hosted-domains.md): a mail hoster and two
 customer domains the configuration does not list, served because their DNS says so.
 
 - ``cust-mx.test`` publishes only ``MX 10 mx.mail.hoster.test.``: Thunderbird finds nothing

@@ -85,7 +85,7 @@ server:
     do-ip6: no
     # Knot listens on loopback too.
     do-not-query-localhost: no
-    # .test is a built-in empty local zone (RFC 6761) until told otherwise (dns.md 6.2).
+    # .test is a built-in empty local zone (RFC 6761 6.2) until told otherwise (unbound.conf(5)).
     local-zone: "test." nodefault
     trust-anchor: "{anchor}"
 {stubs}

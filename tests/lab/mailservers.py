@@ -220,7 +220,7 @@ level = info
 
 #: The DAV host: RFC 6764 context paths proxied to Radicale (each path is a mount point:
 #: X-Script-Name tells Radicale its prefix), and the bare domain's /.well-known/ passed to
-#: the service, as README's CalDAV section tells admins to do.
+#: the service, as docs/admin-guide.md (CalDAV and CardDAV) tells admins to do.
 DAV_VHOST = """\
 server {{
     listen 443 ssl;

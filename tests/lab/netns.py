@@ -1,4 +1,4 @@
-"""A private network namespace for the lab: only ``lo``, no route out (dns.md section 6.3).
+"""A private network namespace for the lab: only ``lo``, no route out (ip-netns(8)).
 
 ``ip netns exec`` bind-mounts every file in ``/etc/netns/<name>/`` over the same name in
 ``/etc``, so processes started through :meth:`Namespace.command` see the lab's

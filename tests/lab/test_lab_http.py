@@ -1,6 +1,6 @@
 """curl through the shipped nginx vhost over real TLS (lab CA) to the app under gunicorn.
 
-Every endpoint documented in the README, in the casings the README promises, answered
+Every endpoint of docs/client-matrix.md, in the casings it promises, answered
 from live DNS (Knot behind a validating unbound), with the lab's names and certificate.
 """
 

@@ -1,4 +1,4 @@
-"""Delta Chat (PyPI ``deltachat-rpc-server``), configuring accounts (clients.md section 4.4).
+"""Delta Chat (PyPI ``deltachat-rpc-server``, ``deltachat-rpc-client``), configuring accounts.
 
 Run inside the lab's namespace (the RPC server it starts resolves through the lab's DNS):
 
@@ -58,7 +58,7 @@ def configure(dc: DeltaChat, address: str) -> dict[str, Any]:
     account.set_config("addr", address)
     account.set_config("mail_pw", "lab-password")
     # The lab CA is not in Delta Chat's compiled-in roots; "2" accepts any certificate,
-    # also for the autoconfig fetches (clients.md section 4.3).
+    # also for the autoconfig fetches (deltachat.h: DC_CERTCK_ACCEPT_INVALID = 2).
     account.set_config("imap_certificate_checks", "2")
     future = account.configure.future()
     messages: list[str] = []

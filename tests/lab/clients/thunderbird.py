@@ -1,4 +1,4 @@
-"""Thunderbird desktop, headless, driven over Marionette (clients.md section 1.8).
+"""Thunderbird desktop, headless, driven over Marionette (Mozilla's remote protocol).
 
 Run inside the lab's namespace (Marionette listens on the namespace's loopback):
 

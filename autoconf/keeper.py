@@ -252,6 +252,8 @@ class Keeper:
                 break
             age = max(0.0, now - entry.fetched_at)
             if entry.kind == HOSTED:
+                if self.settings.primary_of(entry.domain) is not None:
+                    continue  # listed here now (or an alias): its listed settings win
                 if listed:
                     # MX and CNAME customers get the provider's settings: those must be
                     # in the cache before (the file has listed entries first).
@@ -317,7 +319,7 @@ class Keeper:
     def step(self) -> float:
         """One round of work; returns how long to sleep before the next."""
         now = self._clock()
-        if self._pending:
+        if self._pending or self._starting:
             self._seed_pending(now + STEP_BUDGET)
             return 0.0 if self._pending else MIN_INTERVAL
         if not self.keeping and self._elect():

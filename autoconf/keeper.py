@@ -62,7 +62,9 @@ from autoconf.snapshot import read
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str], None]
-"""Told "snapshot_loaded", "snapshot_rejected", "snapshot_written" (a metrics layer)."""
+"""Told "snapshot_loaded", "snapshot_rejected", "snapshot_written" and
+"snapshot_entries_refused" (a start-up snapshot had entries today's configuration no longer
+accepts; once per start, with the warning) - for a metrics layer."""
 
 #: Seconds between two snapshot writes (keeper) or re-reads (other workers), at least.
 MIN_INTERVAL = 1.0
@@ -200,6 +202,7 @@ class Keeper:
         """Every entry of the start-up snapshot is seeded (or refused): say once what
         today's configuration refused."""
         if self._starting and self._refused:
+            self._event("snapshot_entries_refused")
             log.warning(
                 "settings snapshot %s: %d entr%s not used, today's configuration no longer "
                 "serves them that way (the first: %s)",

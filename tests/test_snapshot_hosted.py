@@ -209,8 +209,12 @@ def test_a_decision_todays_policy_would_not_make_is_dropped_with_one_warning(
     name) still is. One warning says how many and why."""
     write(tmp_path, snapshot_entries(decided()))
     moved = hosting_settings(mail_hosts=["mail.elsewhere.test"])
+    finder = worker(moved, CountingSource(ZoneSource(ZONE_FILES)))
+    events: list[str] = []
+    keeper = Keeper(finder, tmp_path, on_event=events.append, wall=lambda: NOW + 5)
     with caplog.at_level(logging.INFO, logger="autoconf"):
-        finder, _ = restarted(tmp_path, moved)
+        keeper.load()
+    assert events == ["snapshot_entries_refused", "snapshot_loaded"]
     assert finder.decisions is not None
     assert {x.domain for x in finder.decisions.export()} == {"cname.customers.test"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -103,7 +103,7 @@ LISTED = "listed"
 HOSTED = "hosted"
 #: Records per entry at most: an entry with more is not written (it would be re-looked-up).
 MAX_RECORDS = 64
-#: The byte bound: this much per allowed entry (``cache.max_entries``), at least 1 MiB.
+#: The byte bound: this much per allowed entry (listed and hosted), at least 1 MiB.
 ENTRY_BYTES = 2048
 MIN_BOUND = 1 << 20
 #: Wall clocks of two writers (or before and after a reboot) may disagree this much.
@@ -700,6 +700,7 @@ class SnapshotFile:
         :returns: bytes written; 0 when another writer held the lock for too long.
         :raises OSError: the directory or file cannot be written.
         """
+        self.read_back = ()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         withdrawn = withdrawn or {}
         with _locked(self.directory / LOCK_NAME, LOCK_PATIENCE) as acquired:
@@ -727,7 +728,6 @@ class SnapshotFile:
 
     def _others(self, now: float) -> dict[str, Entry]:
         """Entries another writer may have put in the file since our last write."""
-        self.read_back = ()
         current = identity(self.path)
         if current is None:
             return {}

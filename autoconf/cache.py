@@ -330,13 +330,30 @@ class ProviderCache:
                 )
             return "expired in this worker"
 
-    def servable(self) -> bool:
+    def servable(self, counts: Callable[[Provider], bool] | None = None) -> bool:
         """Whether this worker holds settings for some domain that it would answer with
-        now: fresh, or expired but within ``stale_if_error``. Read-only, like :meth:`peek`,
-        and never waits for DNS (readiness probes ask it)."""
+        now: fresh, or expired but within ``stale_if_error`` (and, with ``counts``, for
+        which ``counts(provider)`` holds). Read-only, like :meth:`peek`, and never waits
+        for DNS (readiness probes ask it)."""
         now = self._clock()
         with self._lock:
-            return any(self._within_stale_window(slot, now) for slot in self._slots.values())
+            return any(
+                slot.provider is not None
+                and self._within_stale_window(slot, now)
+                and (counts is None or counts(slot.provider))
+                for slot in self._slots.values()
+            )
+
+    def held(self, domain: str) -> Served | None:
+        """What :meth:`get` would answer from memory for ``domain`` (fresh, or stale within
+        ``stale_if_error``), or None. Read-only: no counter, no LRU order, no refresh, no
+        DNS (the snapshot reader builds hosted settings on the provider's with it)."""
+        now = self._clock()
+        with self._lock:
+            slot = self._slots.get(domain)
+            if slot is None or not self._within_stale_window(slot, now):
+                return None
+            return self._served(slot, now)
 
     def get(self, domain: str) -> Served:
         """The provider for ``domain``, loading it when there is no usable entry.

@@ -385,7 +385,8 @@ HOSTING = Section(
             10000,
             Integer(1, 10_000_000),
             "Decisions kept per worker, least recently used evicted first; apart from "
-            "`[cache] max_entries`, so strangers never evict listed domains.",
+            "`[cache] max_entries`, so strangers never evict listed domains. Also the most "
+            "served decisions the settings snapshot holds.",
         ),
     ),
 )

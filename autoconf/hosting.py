@@ -104,6 +104,11 @@ class Decision:
     #: Seconds the decision holds: the smallest TTL of the answers it rests on (for absent
     #: records the RFC 2308 negative TTL); the cache clamps it.
     ttl: int = 0
+    #: For MX and CNAME: the record that decided, relative to the domain as in a zone file
+    #: ("@ MX 10 mx.mail.hoster.example." or "autoconfig CNAME autoconfig.hoster.example.").
+    #: Interned, so one string serves every customer of a host; kept when the cache drops
+    #: ``records``, so the settings snapshot can write it (:mod:`autoconf.snapshot`).
+    decided_by: str = ""
 
     @property
     def served(self) -> bool:
@@ -270,11 +275,16 @@ def decide(
         reasons.append("MX: " + _failures([mx] if mx else []))
         return _failed(domain, reasons), derived
     ttls.append(mx.ttl)
-    held, why = _mx_condition(mx, policy)
+    best, why = _mx_condition(mx, policy)
     reasons.append(why)
-    if held:
+    if best is not None:
         return Decision(
-            domain=domain, kind=Kind.MX, records=(mx,), reasons=_interned(reasons), ttl=min(ttls)
+            domain=domain,
+            kind=Kind.MX,
+            records=(mx,),
+            reasons=_interned(reasons),
+            ttl=min(ttls),
+            decided_by=sys.intern(f"@ MX {best.preference} {best.exchange}."),
         ), derived
 
     consulted: list[RRset] = [mx]
@@ -286,15 +296,17 @@ def decide(
             continue
         consulted.append(rrset)
         ttls.append(rrset.ttl)
-        held, why = _cname_condition(rrset, policy)
+        target, why = _cname_condition(rrset, policy)
         reasons.append(why)
-        if held:
+        if target:
+            owner = rrset.name.partition(".")[0]
             return Decision(
                 domain=domain,
                 kind=Kind.CNAME,
                 records=(rrset,),
                 reasons=_interned(reasons),
                 ttl=min(ttls),
+                decided_by=sys.intern(f"{owner} CNAME {target}."),
             ), derived
     if len(consulted) < 1 + len(SERVICE_LABELS):
         reasons.append("CNAME: " + _failures(unanswered))
@@ -355,8 +367,9 @@ def _srv_refusal(
     return ""
 
 
-def _mx_condition(rrset: RRset, policy: HostingPolicy) -> tuple[bool, str]:
-    """Condition (b): the most preferred MX host lies under ``mail_hosts``.
+def _mx_condition(rrset: RRset, policy: HostingPolicy) -> tuple[MxRecord | None, str]:
+    """Condition (b): the most preferred MX host lies under ``mail_hosts``; returns that
+    record when it does (else None), and the reason.
 
     RFC 5321 section 5.1: the lowest preference is tried first; among equals the order is
     random for senders, here the smallest name (a fixed choice, so every request gets the
@@ -364,34 +377,35 @@ def _mx_condition(rrset: RRset, policy: HostingPolicy) -> tuple[bool, str]:
     (RFC 7505: "0 .") says the domain receives no mail at all.
     """
     if rrset.status is not Status.ANSWER:
-        return False, f"not by MX: no MX record ({rrset.status.value})"
+        return None, f"not by MX: no MX record ({rrset.status.value})"
     records = [r for r in (parse_mx(text) for text in rrset.rdata) if r is not None]
     if any(r.exchange == "" for r in records):
-        return False, "not by MX: a null MX says the domain receives no mail (RFC 7505)"
+        return None, "not by MX: a null MX says the domain receives no mail (RFC 7505)"
     usable = [r for r in records if not host_name_problem(r.exchange)]
     if not usable:
-        return False, "not by MX: no MX record names a host name"
+        return None, "not by MX: no MX record names a host name"
     best = min(usable, key=lambda r: (r.preference, r.exchange))
     where = f"its most preferred MX {best.exchange} (preference {best.preference})"
     if policy.is_mail_host(best.exchange):
-        return True, f"MX: {where} lies under {_suffixes(policy)}"
-    return False, f"not by MX: {where} is not under {_suffixes(policy)}"
+        return best, f"MX: {where} lies under {_suffixes(policy)}"
+    return None, f"not by MX: {where} is not under {_suffixes(policy)}"
 
 
-def _cname_condition(rrset: RRset, policy: HostingPolicy) -> tuple[bool, str]:
+def _cname_condition(rrset: RRset, policy: HostingPolicy) -> tuple[str, str]:
     """Condition (c): ``rrset`` (a CNAME question's answer) names one of the provider's own
-    ``autoconfig.``/``autodiscover.`` names, compared as DNS names."""
+    ``autoconfig.``/``autodiscover.`` names, compared as DNS names; returns that name when
+    it does (else ""), and the reason."""
     # "its autoconfig. name": the sentence does not repeat the domain, so it is shared.
     name = f"its {rrset.name.partition('.')[0]}. name"
     if rrset.status is not Status.ANSWER or not rrset.rdata:
-        return False, f"not by CNAME: {name} is no CNAME ({rrset.status.value})"
+        return "", f"not by CNAME: {name} is no CNAME ({rrset.status.value})"
     target = parse_target(rrset.rdata[0])
     if host_name_problem(target):
-        return False, f"not by CNAME: {name} is a CNAME to a name that is no host name"
+        return "", f"not by CNAME: {name} is a CNAME to a name that is no host name"
     if any(target == own for own in policy.service_names):
-        return True, f"CNAME: {name} is a CNAME to {target}, the provider's own name"
+        return target, f"CNAME: {name} is a CNAME to {target}, the provider's own name"
     wanted = " or ".join(policy.service_names[:2])
-    return False, f"not by CNAME: {name} is a CNAME to {target}, not to {wanted}"
+    return "", f"not by CNAME: {name} is a CNAME to {target}, not to {wanted}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,18 +2,27 @@
 
 Each gunicorn worker runs one :class:`Keeper` (a daemon thread), started with the app:
 
-- **At start** the worker seeds its settings cache from the snapshot
-  (:mod:`autoconf.snapshot`), before it answers anything and without asking DNS. Entries
-  still within their lifetime are fresh; older ones (within ``stale_if_error``) are served
-  stale while one background refresh runs, so a restart during a DNS outage answers.
+- **At start** the worker seeds its settings cache (and with ``[hosting]`` its decision
+  cache) from the snapshot (:mod:`autoconf.snapshot`), before it answers anything and
+  without asking DNS. Entries still within their lifetime are fresh; older ones (within
+  ``stale_if_error``) are served stale while one background refresh runs, so a restart
+  during a DNS outage answers.
 - **One keeper per host** (per state directory and set of listed domains): the worker that
   holds ``keeper-<hash>.lock`` (flock, released when its process ends, so a recycled or
   crashed keeper is replaced within a second) refreshes every listed domain before it
   expires, at most ``cache.refresh_rate`` lookups a second, and writes the snapshot when
   something changed. That is one lookup per domain per host, not per worker.
-- **The other workers** re-read the snapshot when it changed and take the entries newer
-  than theirs, so the keeper's refreshes reach them without a lookup of their own. Their
-  own requests still refresh ahead (:mod:`autoconf.cache`), whatever the keeper does.
+- **Hosted domains** are decided by whichever worker a client reaches, so every worker
+  writes its served decisions (merged into the file under its lock) when it made new
+  ones. The keeper does not refresh them: a hoster may have 100 000 customers, most of
+  them idle at any moment, and the 17 questions of each decision would spend the DNS
+  budget on domains nobody asks for; refresh-ahead on request keeps the active ones
+  fresh, and an idle one is decided again on its next request (or served stale from the
+  snapshot while DNS is down).
+- **Every worker** re-reads the snapshot when someone else changed it and takes the
+  entries newer than its own, so the keeper's refreshes, and the other workers' hosted
+  decisions, reach it without a lookup of its own. Its own requests still refresh ahead
+  (:mod:`autoconf.cache`), whatever the keeper does.
 
 Writing and re-reading cost CPU in proportion to the number of domains, so each happens at
 most every :data:`MIN_INTERVAL` seconds, and at most every :data:`COST_FACTOR` times the
@@ -34,12 +43,18 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
 
+from autoconf.cache import ProviderCache
 from autoconf.errors import SnapshotError
+from autoconf.hosting import HostedProvider
+from autoconf.model import Provider
 from autoconf.service import Discoverer
+from autoconf.snapshot import HOSTED
 from autoconf.snapshot import Entry
 from autoconf.snapshot import Snapshot
 from autoconf.snapshot import SnapshotFile
 from autoconf.snapshot import entry_of
+from autoconf.snapshot import hosted_answers
+from autoconf.snapshot import hosted_entry_of
 from autoconf.snapshot import identity
 from autoconf.snapshot import provider_of
 from autoconf.snapshot import read
@@ -47,7 +62,9 @@ from autoconf.snapshot import read
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[str], None]
-"""Told "snapshot_loaded", "snapshot_rejected", "snapshot_written" (a metrics layer)."""
+"""Told "snapshot_loaded", "snapshot_rejected", "snapshot_written" and
+"snapshot_entries_refused" (a start-up snapshot had entries today's configuration no longer
+accepts; once per start, with the warning) - for a metrics layer."""
 
 #: Seconds between two snapshot writes (keeper) or re-reads (other workers), at least.
 MIN_INTERVAL = 1.0
@@ -78,9 +95,14 @@ class Keeper:
         assert discoverer.cache is not None, "a keeper needs the settings cache"
         self.discoverer = discoverer
         self.cache = discoverer.cache
+        #: Hosted decisions (None without ``[hosting]``).
+        self.decisions = discoverer.decisions
         self.settings = discoverer.settings
         self.directory = directory
-        self.file = SnapshotFile(directory, self.settings.cache)
+        # The bound counts hosted entries whether [hosting] is on or not, so switching it
+        # off does not make the file written while it was on too large to read.
+        self._max_hosted = self.settings.hosting.max_decisions
+        self.file = SnapshotFile(directory, self.settings.cache, max_hosted=self._max_hosted)
         self._event = on_event or _ignore
         self._wall = wall
         self._clock = clock
@@ -105,6 +127,13 @@ class Keeper:
         self._pending: dict[str, Entry] = {}
         self._pending_lock = threading.Lock()
         self._write_failed = False
+        #: ``discoverer.served_decisions`` at the last write of our hosted entries.
+        self._decisions_written = 0
+        #: Entries today's configuration refused while seeding the start-up snapshot:
+        #: how many, and the first one with its reason (one warning when seeding is done).
+        self._refused = 0
+        self._refused_example = ""
+        self._starting = False
 
     @property
     def keeping(self) -> bool:
@@ -127,11 +156,14 @@ class Keeper:
         if snapshot is None:
             return 0
         entries = snapshot.entries
+        self._starting = True
         seeded, rest = self._seed(entries, deadline=started + SEED_BUDGET)
         if rest:
             with self._pending_lock:
                 self._pending = {entry.domain: entry for entry in rest}
-            self.cache.fallback = self._take
+            self._set_fallback(self._take)
+        else:
+            self._started()
         self._event("snapshot_loaded")
         log.info(
             "settings snapshot %s: %d of %d entries seeded in %.2f s%s",
@@ -145,10 +177,15 @@ class Keeper:
         return seeded
 
     def _take(self, domain: str) -> bool:
-        """The cache's fallback: seed ``domain`` from a snapshot entry not derived yet."""
+        """The caches' fallback: seed ``domain`` from a snapshot entry not derived yet."""
         with self._pending_lock:
             entry = self._pending.pop(domain, None)
         return entry is not None and self._seed((entry,), deadline=float("inf"))[0] > 0
+
+    def _set_fallback(self, fallback: Callable[[str], bool] | None) -> None:
+        self.cache.fallback = fallback
+        if self.decisions is not None:
+            self.decisions.fallback = fallback
 
     def _seed_pending(self, until: float) -> None:
         """Derive waiting snapshot entries, in batches, until ``until``."""
@@ -156,9 +193,32 @@ class Keeper:
             with self._pending_lock:
                 batch = [self._pending.pop(d) for d in list(itertools.islice(self._pending, 100))]
             if not batch:
-                self.cache.fallback = None
+                self._set_fallback(None)
+                self._started()
                 return
             self._seed(tuple(batch), deadline=float("inf"))
+
+    def _started(self) -> None:
+        """Every entry of the start-up snapshot is seeded (or refused): say once what
+        today's configuration refused."""
+        if self._starting and self._refused:
+            self._event("snapshot_entries_refused")
+            log.warning(
+                "settings snapshot %s: %d entr%s not used, today's configuration no longer "
+                "serves them that way (the first: %s)",
+                self.file.path,
+                self._refused,
+                "y" if self._refused == 1 else "ies",
+                self._refused_example,
+            )
+        self._starting = False
+
+    def _refuse(self, domain: str, why: str) -> None:
+        if self._starting:
+            self._refused += 1
+            self._refused_example = self._refused_example or f"{domain}: {why}"
+        else:
+            log.debug("settings snapshot entry of %s not used: %s", domain, why)
 
     def _read(self) -> Snapshot | None:
         try:
@@ -167,6 +227,8 @@ class Keeper:
                 now=self._wall(),
                 policy=self.settings.cache,
                 served=self.settings.domains,
+                max_hosted=self._max_hosted,
+                hosted=self.decisions is not None,
             )
         except FileNotFoundError:
             log.info("no settings snapshot at %s yet", self.file.path)
@@ -179,32 +241,59 @@ class Keeper:
         return None
 
     def _seed(self, entries: Sequence[Entry], *, deadline: float) -> tuple[int, Sequence[Entry]]:
-        """Derive and seed ``entries`` (most recently used first) until ``deadline``;
-        returns how many were seeded and the entries left for later. Entries not newer
-        than what the cache holds are skipped without deriving."""
+        """Derive and seed ``entries`` (listed ones first, each most recently used first)
+        until ``deadline``; returns how many were seeded and the entries left for later.
+        Entries not newer than what the caches hold are skipped without deriving."""
         now = self._wall()
-        made = []
+        listed: list[tuple[str, Provider, float]] = []
+        hosted: list[tuple[str, Provider, float]] = []
+        seeded = 0
         rest: Sequence[Entry] = ()
         for index, entry in enumerate(entries):
             if self._clock() > deadline:
                 rest = entries[index:]
                 break
+            age = max(0.0, now - entry.fetched_at)
+            if entry.kind == HOSTED:
+                if self.settings.primary_of(entry.domain) is not None:
+                    continue  # listed here now (or an alias): its listed settings win
+                if listed:
+                    # MX and CNAME customers get the provider's settings: those must be
+                    # in the cache before (the file has listed entries first).
+                    seeded += _store(self.cache, listed)
+                    listed = []
+                provider = self._hosted(entry, age)
+                if provider is not None:
+                    hosted.append((entry.domain, provider, age))
+                continue
             profile = self.settings.domains.get(entry.domain)
             if profile is None:
                 continue  # not served here (another service, or removed from the config)
-            age = max(0.0, now - entry.fetched_at)
-            if not self._newer(entry.domain, age):
+            if not _newer(self.cache, entry.domain, age):
                 continue
-            provider = provider_of(entry, profile, self.settings.dns.trust)
-            if provider is not None:
-                made.append((entry.domain, provider, age))
-        # Least recently used first, so the cache's LRU order ends up as the file's.
-        seeded = sum(self.cache.seed(d, p, age=a) for d, p, a in reversed(made))
+            made = provider_of(entry, profile, self.settings.dns.trust)
+            if made is None:
+                self._refuse(entry.domain, "the trust policy refuses one of its servers")
+            else:
+                listed.append((entry.domain, made, age))
+        seeded += _store(self.cache, listed)
+        if self.decisions is not None:
+            seeded += _store(self.decisions, hosted)
         return seeded, rest
 
-    def _newer(self, domain: str, age: float) -> bool:
-        held = self.cache.freshness(domain)
-        return held is None or age < held.lifetime - held.left - 0.001
+    def _hosted(self, entry: Entry, age: float) -> HostedProvider | None:
+        """A hosted entry's settings, decided again under today's ``[hosting]`` (None when
+        it is not newer than what the decision cache holds, or today's configuration does
+        not serve it)."""
+        if self.decisions is None or not _newer(self.decisions, entry.domain, age):
+            return None
+        policy = self.discoverer.hosting
+        if policy is not None and entry.decision != "srv" and policy.provider in self._pending:
+            self._take(policy.provider)  # the provider's entry still waits: it comes first
+        provider, why = self.discoverer.rebuilt(entry.domain, hosted_answers(entry))
+        if provider is None:
+            self._refuse(entry.domain, why)
+        return provider
 
     # --- the thread ------------------------------------------------------------------------
 
@@ -233,7 +322,7 @@ class Keeper:
     def step(self) -> float:
         """One round of work; returns how long to sleep before the next."""
         now = self._clock()
-        if self._pending:
+        if self._pending or self._starting:
             self._seed_pending(now + STEP_BUDGET)
             return 0.0 if self._pending else MIN_INTERVAL
         if not self.keeping and self._elect():
@@ -243,9 +332,10 @@ class Keeper:
             self._last_write = now
         if self.keeping:
             self._refresh_due(now + STEP_BUDGET)
-            self._maybe_write()
-        else:
-            self._maybe_reread()
+        # Writing first: a write that merges what others wrote also takes it in, and the
+        # re-read then finds the file as we left it.
+        self._maybe_write()
+        self._maybe_reread()
         return self._pause()
 
     def _elect(self) -> bool:
@@ -317,28 +407,49 @@ class Keeper:
         return max(now + held.left - horizon, now + held.retry_in)
 
     def _maybe_write(self) -> None:
-        """Write once a round of due refreshes is done (so a warm-up of many domains is
-        one write, not one per domain), and every ten intervals during a long one."""
+        """Write when something changed: the keeper once a round of due refreshes is done
+        (so a warm-up of many domains is one write, not one per domain), and every ten
+        intervals during a long one; any worker when it made new served hosted decisions.
+        The keeper writes the listed domains and its hosted decisions, the others only
+        their hosted decisions (the file keeps everybody's, newest per domain)."""
         now = self._clock()
-        if not self._dirty or now < self._last_write + self._interval:
+        decided = self.discoverer.served_decisions
+        hosted_dirty = decided != self._decisions_written
+        if not (self._dirty or hosted_dirty) or now < self._last_write + self._interval:
             return
-        busy = bool(self._due) and self._due[0][0] <= now
+        busy = self.keeping and bool(self._due) and self._due[0][0] <= now
         if busy and now < self._last_write + 10 * self._interval:
             return
         wall = self._wall()
-        trust = self.settings.dns.trust
-        entries = [e for e in (entry_of(x, trust, now=wall) for x in self.cache.export()) if e]
+        entries: list[Entry] = []
+        if self.keeping:
+            trust = self.settings.dns.trust
+            made = (entry_of(x, trust, now=wall) for x in self.cache.export())
+            entries = [e for e in made if e is not None]
+        withdrawn: dict[str, float] = {}
+        if self.decisions is not None:
+            for exported in self.decisions.export():
+                entry = hosted_entry_of(exported, now=wall)
+                if entry is not None:
+                    entries.append(entry)
+                else:
+                    withdrawn[exported.domain] = wall - exported.age
         try:
-            written = self.file.write(entries, now=wall)
+            written = self.file.write(entries, now=wall, withdrawn=withdrawn)
         except OSError as exc:
             self._write_warning(f"cannot write {self.file.path}: {exc.strerror}")
             self._last_write = now
             return
+        if self.file.read_back:
+            # Others wrote since our last write: take their newer entries now (the
+            # re-read will find the file as we just wrote it).
+            self._seed(self.file.read_back, deadline=float("inf"))
         took = self._clock() - now
         self._last_write = self._clock()
         self._interval = max(MIN_INTERVAL, COST_FACTOR * took)
         if written:
             self._dirty = False
+            self._decisions_written = decided
             self._seen = identity(self.file.path)
             self._write_failed = False
             self._event("snapshot_written")
@@ -368,6 +479,18 @@ class Keeper:
         took = self._clock() - now
         self._last_read = self._clock()
         self._interval = max(MIN_INTERVAL, COST_FACTOR * took)
+
+
+def _newer(cache: ProviderCache, domain: str, age: float) -> bool:
+    """Whether settings loaded ``age`` seconds ago are newer than what ``cache`` holds."""
+    held = cache.freshness(domain)
+    return held is None or age < held.lifetime - held.left - 0.001
+
+
+def _store(cache: ProviderCache, made: list[tuple[str, Provider, float]]) -> int:
+    """Seed ``made`` (most recently used first); returns how many were stored. Least
+    recently used first, so the cache's LRU order ends up as the file's."""
+    return sum(cache.seed(domain, provider, age=age) for domain, provider, age in reversed(made))
 
 
 def _ignore(event: str) -> None:

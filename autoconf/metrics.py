@@ -88,7 +88,7 @@ class Metrics:
         self.warm_events = Counter(
             "autoconf_warm_events",
             "Keeping settings warm: refresh_ahead, stale_from_snapshot, snapshot_loaded, "
-            "snapshot_rejected, snapshot_written",
+            "snapshot_rejected, snapshot_entries_refused, snapshot_written",
             ["event"],
             registry=self.registry,
         )

@@ -52,6 +52,9 @@ class Lookup:
     provider: Provider
 
 
+#: The second reason of a hosted decision read back from the settings snapshot.
+SNAPSHOT_REASON = "read back from the settings snapshot, which keeps only the record that decided"
+
 #: How many recent loads keep their raw answers per worker, and how many records those may
 #: hold together (one domain may publish thousands): the diagnostics page shows them next to
 #: the cached settings, so it never asks DNS again for what a load already saw.
@@ -184,6 +187,9 @@ class Discoverer:
             if self.hosting is not None and settings.cache.enabled
             else None
         )
+        #: Served hosted decisions this worker made (cold or refreshed): the snapshot
+        #: writer rewrites its hosted entries when this moved.
+        self.served_decisions = 0
         # The provider's servers relabelled for hosted domains, per provider version: every
         # MX- or CNAME-hosted domain shares one mapping (one per worker, not per domain).
         self._relabelled: tuple[tuple[int, str, str], dict[Protocol, tuple[Server, ...]]] | None
@@ -354,6 +360,8 @@ class Discoverer:
         self._count(decision.kind.value)
         if decision.kind is Kind.FAILED:
             raise DnsUnavailableError("; ".join(decision.reasons))
+        if decision.served:
+            self.served_decisions += 1
         # Kept without its records: only check and the page show them, and they decide
         # afresh (explain); an MX answer kept per domain would cost ~300 bytes each.
         return self._hosted_settings(replace(decision, records=()), derived)
@@ -362,8 +370,43 @@ class Discoverer:
         if self._on_decision is not None:
             self._on_decision(outcome)
 
-    def _hosted_settings(self, decision: Decision, derived: Provider | None) -> HostedProvider:
-        """What the clients of a decided domain get (the decision cache's value)."""
+    def rebuilt(
+        self, domain: str, answers: dict[Question, RRset]
+    ) -> tuple[HostedProvider | None, str]:
+        """A hosted domain's settings from answers kept on disk (the settings snapshot),
+        decided again under today's ``[hosting]`` policy, without DNS and without spending
+        the budget: the settings and "", or None and why today's configuration does not
+        serve them (hosting off, now listed, never looked up, not decided so today, or the
+        provider's settings, which MX and CNAME customers get, not cached).
+        """
+        if self.hosting is None or self.decisions is None:
+            return None, "[hosting] is off"
+        if domain in self._primaries:
+            return None, "listed in [domains]"
+        problem = hosting.admissible(domain)
+        if problem:
+            return None, f"never looked up: {problem}"
+        decision, derived = hosting.decide(domain, answers, self.hosting)
+        if not decision.served:
+            return None, "today's [hosting] does not serve it: " + "; ".join(decision.reasons)
+        operator = None
+        if decision.kind is not Kind.SRV:
+            assert self.cache is not None  # the decision cache needs the settings cache
+            operator = self.cache.held(self.hosting.provider)
+            if operator is None:
+                return None, f"the settings of {self.hosting.provider} are not cached"
+        # The file kept only the record that decided: the earlier conditions' sentences
+        # would describe answers nobody saw.
+        reasons = (decision.reasons[-1], SNAPSHOT_REASON)
+        decision = replace(decision, records=(), reasons=reasons)
+        return self._hosted_settings(decision, derived, operator=operator), ""
+
+    def _hosted_settings(
+        self, decision: Decision, derived: Provider | None, *, operator: Served | None = None
+    ) -> HostedProvider:
+        """What the clients of a decided domain get (the decision cache's value); MX and
+        CNAME customers get ``operator`` (by default the provider's settings, through the
+        cache)."""
         assert self.hosting is not None
         if decision.kind is Kind.SRV:
             assert derived is not None
@@ -371,7 +414,7 @@ class Discoverer:
         if decision.kind not in (Kind.MX, Kind.CNAME):
             return hosting.unserved(decision)
         # The provider's current settings, relabelled; never kept longer than they are.
-        operator = self._settings(self.hosting.provider)
+        operator = operator or self._settings(self.hosting.provider)
         profile = self.hosting.profile(decision.domain)
         servers = self._servers_for(operator, profile)
         provider = hosting.relabel(operator.provider, decision.domain, profile, servers)

@@ -320,7 +320,7 @@ def test_file_above_the_byte_bound_is_not_read(tmp_path: Path) -> None:
 def test_entries_of_unknown_kinds_and_unserved_domains_are_skipped(tmp_path: Path) -> None:
     """A newer writer's kinds and another service's domains are skipped, not rejected."""
     data = good_file()
-    data["entries"].append({"kind": "hosted", "anything": ["a", 1]})
+    data["entries"].append({"kind": "future", "anything": ["a", 1]})
     data["entries"].append({**data["entries"][0], "domain": "elsewhere.example"})
     snapshot = decode(json.dumps(data).encode(), now=NOW, policy=POLICY)
     assert snapshot.skipped == 1

@@ -19,7 +19,6 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the browser fixture reports it: a skip, or a failure in CI
     webdriver = None
@@ -110,16 +109,16 @@ def submit(driver: Any, base_url: str, text: str) -> None:
     field = driver.find_element(By.ID, label.get_attribute("for"))
     field.clear()
     field.send_keys(text)
-    before = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, "//form//button[@type='submit']").click()
     # The click returns before the result page has replaced the form page (a busy CI
-    # machine showed the race): wait until the old document is gone.
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before))
-    # The new document may still be parsing when the old one is gone; an element found
-    # then can belong to a document the driver no longer reports ("Node with given id
-    # does not belong to the document", seen under load). Read only a finished page.
+    # machine showed the race). Wait for the result's URL (the form is a GET to
+    # /?address=...) and for that document to finish loading, and only then read it. Not
+    # selenium's staleness_of on the old page: polling a node of a document being replaced
+    # makes Chromium answer "Node with given id does not belong to the document", an error
+    # staleness_of does not expect (seen under load).
     WebDriverWait(driver, 30).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+        lambda d: "address=" in d.current_url
+        and d.execute_script("return document.readyState") == "complete"
     )
 
 

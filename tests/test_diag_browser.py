@@ -117,8 +117,10 @@ def submit(driver: Any, base_url: str, text: str) -> None:
     # makes Chromium answer "Node with given id does not belong to the document", an error
     # staleness_of does not expect (seen under load).
     WebDriverWait(driver, 30).until(
-        lambda d: "address=" in d.current_url
-        and d.execute_script("return document.readyState") == "complete"
+        lambda d: (
+            "address=" in d.current_url
+            and d.execute_script("return document.readyState") == "complete"
+        )
     )
 
 

@@ -13,14 +13,17 @@ from typing import Any
 from flask import Flask
 
 from autoconf import web
+from autoconf.cache import WARM_EVENTS
 from autoconf.cache import Clock
 from autoconf.cache import DocumentCache
 from autoconf.config import Settings
 from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
+from autoconf.keeper import Keeper
 from autoconf.metrics import Metrics
 from autoconf.model import RecordSource
 from autoconf.service import Discoverer
+from autoconf.snapshot import state_directory
 from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
@@ -43,6 +46,10 @@ def create_app(
     ``None`` the file named by ``$AUTOCONF_CONFIG`` (else the bundled example) is read.
     ``source`` replaces the record source the settings describe and ``clock`` the cache's
     monotonic clock (tests).
+
+    With a state directory (``$STATE_DIRECTORY`` or ``[state] directory``) the settings
+    cache is seeded from the snapshot before the app answers anything, and a
+    :class:`~autoconf.keeper.Keeper` thread keeps it warm (docs/operations.md, "Caching").
     """
     settings = _settings(config)
     # Flask renders no template: every one goes through templating.make_environment().
@@ -55,27 +62,47 @@ def create_app(
     warning = dnssec_warning(settings.dns, source)
     if warning:
         log.warning("%s", warning)
+    discoverer = Discoverer(
+        settings,
+        source,
+        clock=clock or time.monotonic,
+        observer=_cache_observer(metrics),
+        on_decision=metrics.decision,
+    )
+    keeper = _keeper(discoverer, metrics)
     app.extensions[EXTENSION] = State(
         settings=settings,
-        discoverer=Discoverer(
-            settings,
-            source,
-            clock=clock or time.monotonic,
-            observer=_cache_observer(metrics),
-        ),
+        discoverer=discoverer,
         templates=make_environment(),
         documents=DocumentCache(settings.cache.max_documents),
         metrics=metrics,
+        keeper=keeper,
     )
     web.init_app(app)
     log.info("serving %d domain(s) from %s", len(settings.domains), settings.source)
     return app
 
 
+def _keeper(discoverer: Discoverer, metrics: Metrics) -> Keeper | None:
+    """Seed the cache from the snapshot and start keeping it warm, when there is a state
+    directory; the snapshot is read before the first request is answered."""
+    directory = state_directory(discoverer.settings, os.environ)
+    if directory is None or discoverer.cache is None:
+        return None
+    keeper = Keeper(discoverer, directory, on_event=metrics.warm_event)
+    keeper.load()
+    keeper.start()
+    return keeper
+
+
 def _cache_observer(metrics: Metrics) -> Callable[[str], None]:
-    """Cache events go to the metrics and to the current request's log line."""
+    """Cache events go to the metrics and to the current request's log line; warm-keeping
+    events (refresh-ahead, stale from the snapshot) to their own counter only."""
 
     def observe(event: str) -> None:
+        if event in WARM_EVENTS:
+            metrics.warm_event(event)
+            return
         metrics.cache_event(event)
         asked.note_cache(event)
 

@@ -32,6 +32,13 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.model import RecordSource
 from autoconf.names import is_context_path
+from autoconf.probe import ProbeOptions
+from autoconf.probe import format_probes
+from autoconf.probe import probe_servers
+from autoconf.probe import probes_as_list
+from autoconf.server import BIND
+from autoconf.server import THREADS
+from autoconf.server import WORKERS
 from autoconf.service import Discoverer
 
 #: The distribution (PyPI) and command name; the import package is ``autoconf``.
@@ -73,19 +80,19 @@ def _source(settings: Settings) -> RecordSource:
 @click.option(
     "--bind",
     "-b",
-    help="Address to listen on (HOST:PORT or unix:PATH)  [default: $AUTOCONF_BIND, else "
-    "127.0.0.1:8000]",
+    help=f"Address to listen on (HOST:PORT or unix:PATH)  [default: ${BIND.name}, else "
+    f"{BIND.default}]",
 )
 @click.option(
     "--workers",
     "-w",
-    type=click.IntRange(1, 64),
-    help="Worker processes  [default: $AUTOCONF_WORKERS, else 2 x CPUs, 2..16]",
+    type=click.IntRange(WORKERS.low, WORKERS.high),
+    help=f"Worker processes  [default: ${WORKERS.name}, else {WORKERS.default}]",
 )
 @click.option(
     "--threads",
-    type=click.IntRange(1, 32),
-    help="Threads per worker  [default: $AUTOCONF_THREADS, else 4]",
+    type=click.IntRange(THREADS.low, THREADS.high),
+    help=f"Threads per worker  [default: ${THREADS.name}, else {THREADS.default}]",
 )
 @config_option
 def serve(
@@ -123,13 +130,24 @@ def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     help="Also fetch the live endpoints under this base URL (e.g. "
     "https://autoconfig.example.org) and compare them with DNS.",
 )
-@click.option("--cafile", type=click.Path(dir_okay=False, exists=True), help="CA bundle (PEM).")
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also connect to every server clients are told about: TLS as advertised, the "
+    "certificate (chain, name, expiry), greeting, capabilities and mechanisms, DAV. "
+    "Never sends a credential.",
+)
+@click.option(
+    "--cafile",
+    type=click.Path(dir_okay=False, exists=True),
+    help="CA bundle (PEM) to verify against instead of the system store.",
+)
 @click.option(
     "--timeout",
     default=10.0,
     show_default=True,
     type=click.FloatRange(0.1, 120),
-    help="Seconds per HTTP request.",
+    help="Seconds per HTTP request (--url) or per probed server (--probe).",
 )
 @click.option(
     "--host-header",
@@ -148,6 +166,7 @@ def check(
     target: str,
     as_json: bool,
     url: str | None,
+    probe: bool,
     cafile: str | None,
     timeout: float,
     host_header: str,
@@ -159,7 +178,12 @@ def check(
 
     With --url, fetch the deployment's live answers, read them as the clients do and
     compare them with DNS: exit status 0 when every format agrees, 1 otherwise.
+
+    With --probe, connect to each server the answers name and check it is what they
+    advertise: exit status 0 when no finding is an error, 1 otherwise.
     """
+    if probe and url is not None:
+        raise click.UsageError("--probe and --url are separate checks: run them one at a time")
     settings = _load(config_path)
     try:
         address, domain = parse_target(target)
@@ -172,6 +196,8 @@ def check(
     if warning:  # on stderr, so --json output stays one JSON document
         click.echo(f"warning: {warning}", err=True)
     report = build_report(Discoverer(settings, source), domain)
+    if probe:
+        _probe(report, settings, ProbeOptions(timeout=timeout, cafile=cafile), as_json)
     if url is None:
         _emit(report.as_dict() if as_json else format_report(report))
         sys.exit(0 if report.ok else 1)
@@ -194,6 +220,32 @@ def _live(
     if report.provider is None:  # DNS failed: nothing to compare with
         return ()
     return check_live(url, report.provider, address, fetch, only=only)
+
+
+def _probe(report: Report, settings: Settings, options: ProbeOptions, as_json: bool) -> None:
+    """``check --probe``: probe every server of the report; exits."""
+    from autoconf.sources import make_address_source
+
+    servers = report.servers
+    probes = probe_servers(servers, make_address_source(settings.dns), options)
+    ok = bool(servers) and all(p.ok for p in probes)
+    if as_json:
+        result = {"domain": report.domain, "ok": ok, "probes": probes_as_list(probes)}
+        _emit({**result, "dns": report.as_dict()})
+    else:
+        lines = [report.verdict]
+        if report.error:
+            lines.append(f"DNS error: {report.error}: nothing to probe")
+        elif not servers:
+            lines.append("No servers to probe.")
+        else:
+            store = options.cafile or "the system store"
+            lines += [f"\nEvery server clients are told about (CA: {store}):", ""]
+            lines.append(format_probes(probes))
+        errors = sum(f.severity == "error" for p in probes for f in p.findings)
+        lines.append("ALL SERVERS OK" if ok else f"PROBLEMS FOUND ({errors} errors)")
+        _emit("\n".join(lines))
+    sys.exit(0 if ok else 1)
 
 
 #: Local part used when only a domain is given (documents that carry the address).

@@ -111,7 +111,7 @@ def questions(domain: str) -> tuple[Question, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrustPolicy:
-    """Which SRV targets may be handed to clients (see README "Trust policy").
+    """Which SRV targets may be handed to clients (see docs/admin-guide.md, "Trust policy").
 
     RFC 6186 section 6: a target outside the queried domain SHOULD make the MUA ask the
     user. We cannot ask, so we only serve such a target when the operator vouches for it

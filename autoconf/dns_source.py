@@ -38,7 +38,8 @@ import dns.resolver
 import dns.tokenizer
 import dns.zone
 
-from autoconf.config import ZoneFile
+from autoconf.config_keys import DNS
+from autoconf.config_kinds import ZoneFile
 from autoconf.errors import ConfigError
 from autoconf.model import Question
 from autoconf.model import RRset
@@ -120,7 +121,7 @@ class LiveSource:
         self,
         *,
         nameservers: Sequence[tuple[str, int]] = (),
-        timeout: float = 2.0,
+        timeout: float = DNS["timeout"].value,
         dnssec: bool = False,
         observer: QueryObserver | None = None,
     ) -> None:

@@ -4,6 +4,7 @@
 
     AutoconfError               anything autoconf raises on purpose
     ├── ConfigError             start-up: the configuration is invalid (never in a request)
+    ├── SnapshotError           the settings snapshot on disk is unusable (ignored, warned)
     └── RequestError            a request cannot get settings; told to the client
         ├── BadRequestError             400  malformed request
         │   ├── InvalidAddressError
@@ -15,6 +16,7 @@
         │   ├── UnknownDomainError
         │   └── NoSettingsError
         └── DnsUnavailableError         503  DNS failed, nothing stale to serve
+            └── DecisionBudgetError          hosting: cold decisions budget spent
 
 A request error carries a status hint, as h11's ``error_status_hint``: the HTTP status an
 answer in any format starts from. How it is told is the format's business: each client
@@ -41,6 +43,11 @@ class ConfigError(AutoconfError):
     """The configuration is invalid; raised at start-up, naming the offending key."""
 
 
+class SnapshotError(AutoconfError):
+    """The settings snapshot on disk is unusable (corrupt, foreign, too old, hostile); it
+    is ignored with one warning, never a reason to stop or to answer a client."""
+
+
 class RequestError(AutoconfError):
     """What a request can meet on its way to an answer; each format tells it its own way."""
 
@@ -62,8 +69,8 @@ class InvalidAddressError(BadRequestError):
 
 
 class UntrustedHostError(BadRequestError):
-    """The Host header names no host this service answers for (SECURITY.md, "Input
-    handling")."""
+    """The Host header names no host this service answers for (docs/security-model.md,
+    "Input handling")."""
 
     public_message = "Unknown host"
 
@@ -77,7 +84,7 @@ class PayloadTooLargeError(BadRequestError):
 class InvalidProtocolError(BadRequestError):
     """Autodiscover v2 was asked for a protocol this service does not offer for the domain.
 
-    The message never echoes the requested value (SECURITY.md, "Correct documents").
+    The message never echoes the requested value: nothing from the request reaches the JSON.
     """
 
     public_message = (
@@ -115,7 +122,12 @@ class NotServedError(RequestError):
 
 
 class UnknownDomainError(NotServedError):
-    """The domain is not in the configured allow-list (no DNS query was made)."""
+    """The domain is not served: not in ``[domains]`` (no DNS query made) and, with
+    ``[hosting]`` on, not hosted either (``reasons`` says which condition failed)."""
+
+    def __init__(self, detail: str = "", *, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.reasons = reasons
 
 
 class NoSettingsError(NotServedError):
@@ -134,3 +146,16 @@ class DnsUnavailableError(RequestError):
     def __init__(self, detail: str = "", *, retry_after: int = 30) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class DecisionBudgetError(DnsUnavailableError):
+    """Too many domains never seen before at once: this worker's budget of cold hosting
+    decisions per second is spent, so DNS is not asked ([hosting] decisions_per_second).
+
+    A stranger flooding the service with random names costs a bounded number of queries.
+    Answered like a DNS outage in every client format (HTTP 503 with Retry-After, POX 603,
+    v2 "ServiceUnavailable"): a client retries later, and the settings cache keeps serving
+    what it had (RFC 8767) when a known domain's refresh is the one refused.
+    """
+
+    public_message = "Service temporarily busy"

@@ -6,16 +6,11 @@ Kubernetes) run the same command::
     gunicorn -c python:autoconf.gunicorn_conf autoconf.wsgi:app
 
 (``mail-autoconf serve`` is exactly that, with its ``--bind``/``--workers``/``--threads``
-passed as the variables below). The knobs an operator needs are read from the environment;
-everything else is fixed here:
-
-    AUTOCONF_BIND         listen address(es), comma-separated      default 127.0.0.1:8000
-    AUTOCONF_WORKERS      worker processes                         default 2 x usable CPUs (2..16)
-    AUTOCONF_THREADS      threads per worker                       default 4
-    AUTOCONF_CLIENT_TIMEOUT  seconds a client may stall mid-request  default 10 (1..60)
-    AUTOCONF_LOG_LEVEL    gunicorn's log level                     default info
-    FORWARDED_ALLOW_IPS   proxies trusted for X-Forwarded-Proto    default 127.0.0.1,::1
-    PROMETHEUS_MULTIPROC_DIR  metrics scratch dir, emptied at start  default unset (no files)
+passed as the variables it reads). The knobs an operator needs are read from the
+environment: AUTOCONF_BIND, AUTOCONF_WORKERS, AUTOCONF_THREADS, AUTOCONF_CLIENT_TIMEOUT,
+AUTOCONF_LOG_LEVEL, FORWARDED_ALLOW_IPS, PROMETHEUS_MULTIPROC_DIR and STATE_DIRECTORY, each
+defined once with its default and bounds in :data:`autoconf.server.KNOBS` (listed by
+``python -m autoconf.config_reference``). Everything else is fixed here.
 
 gunicorn >= 23 is required: older releases mishandle Transfer-Encoding (request smuggling,
 CVE-2024-1135 and CVE-2024-6827). Debian 12 ships 20.1, so install gunicorn from PyPI into the
@@ -25,6 +20,7 @@ venv or image. The module refuses to load on an older gunicorn rather than run e
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -43,10 +39,13 @@ from autoconf.gunicorn_worker import STALLED_MESSAGE
 from autoconf.gunicorn_worker import client_timeout
 from autoconf.gunicorn_worker import is_stall
 from autoconf.metrics import archive_dead_processes
-from autoconf.server import BIND_ENV
-from autoconf.server import THREADS_ENV
-from autoconf.server import WORKERS_ENV
-from autoconf.server import env_int
+from autoconf.server import BIND
+from autoconf.server import FORWARDED_ALLOW_IPS
+from autoconf.server import LOG_LEVEL
+from autoconf.server import PROMETHEUS_MULTIPROC_DIR
+from autoconf.server import THREADS
+from autoconf.server import WORKERS
+from autoconf.server import default_workers
 
 _MIN_GUNICORN = (23, 0)
 _version = tuple(int(part) for part in gunicorn.__version__.split(".")[:2] if part.isdigit())
@@ -56,29 +55,18 @@ if _version < _MIN_GUNICORN:
     )
 
 
-def _usable_cpus() -> int:
-    # sched_getaffinity honours cpusets (taskset, Docker --cpuset-cpus); it does not see a cgroup
-    # CPU quota, which is why containers with a CPU limit should set AUTOCONF_WORKERS explicitly.
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 # --- Listening ------------------------------------------------------------------------------
 
 # Loopback by default: the service is meant to sit behind nginx/Caddy, which own TLS, the body
 # limit, rate limiting and the Authorization strip. Only a container binds a wider address, and
 # then its own network namespace is the boundary.
-bind = [
-    addr.strip() for addr in os.environ.get(BIND_ENV, "127.0.0.1:8000").split(",") if addr.strip()
-]
+bind = [addr.strip() for addr in BIND.text().split(",") if addr.strip()]
 
 # Only these peers may set X-Forwarded-Proto (and so make the app believe a request was https).
 # Loopback matches the nginx/Caddy-on-the-same-host layout; a container behind another host's
 # proxy sets FORWARDED_ALLOW_IPS to that proxy's address. Note gunicorn applies no such check to
 # UNIX sockets, so a socket must be writable by the proxy only.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = FORWARDED_ALLOW_IPS.text()
 
 # --- Workers --------------------------------------------------------------------------------
 
@@ -88,8 +76,8 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # timeout on every client socket (autoconf.gunicorn_worker): gthread itself waits for a
 # request's first byte without a thread, but then blocks a thread on the rest for ever.
 worker_class = "autoconf.gunicorn_worker.ClientTimeoutWorker"
-workers = env_int(WORKERS_ENV, max(2, min(2 * _usable_cpus(), 16)), low=1, high=64)
-threads = env_int(THREADS_ENV, 4, low=1, high=32)
+workers = WORKERS.integer(default_workers())
+threads = THREADS.integer()
 # Not a gunicorn setting (gunicorn ignores the name): ClientTimeoutWorker reads the same
 # variable; reading it here makes a bad value stop the start, not every worker.
 client_read_timeout = client_timeout()
@@ -145,7 +133,7 @@ proc_name = "autoconf"
 # Both logs go to stderr, where journald / the container runtime collect them.
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("AUTOCONF_LOG_LEVEL", "info")
+loglevel = LOG_LEVEL.text()
 
 # One JSON object per request. Path only: %(U)s is PATH_INFO without the query string, because
 # query strings carry addresses (and, from some clients, passwords). Never %(r)s (request line)
@@ -240,7 +228,7 @@ logger_class = JsonAccessLogger
 
 
 def _multiproc_dir() -> Path | None:
-    raw = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    raw = os.environ.get(PROMETHEUS_MULTIPROC_DIR.name, "").strip()
     return Path(raw) if raw else None
 
 
@@ -248,14 +236,17 @@ def on_starting(server: Any) -> None:
     """Before any socket or worker: refuse a broken configuration or zone file, load the
     zone files once for every worker, and empty the metrics directory (files left by a
     previous run would be summed into ours)."""
+    from autoconf.config import load_settings
     from autoconf.errors import ConfigError
     from autoconf.sources import preload_zones
 
     try:
-        preload_zones()
+        settings = load_settings()
+        preload_zones(settings)
     except ConfigError as exc:
         # gunicorn prints a RuntimeError as "Error: ..." and exits with status 1.
         raise RuntimeError(f"configuration error: {exc.detail}") from None
+    _state_directory(server, settings)
     directory = _multiproc_dir()
     if directory is None:
         return
@@ -273,6 +264,27 @@ def on_reload(server: Any) -> None:
     from autoconf.sources import on_reload as reload_zones
 
     reload_zones(server)
+
+
+def _state_directory(server: Any, settings: Any) -> None:
+    """Say where the settings snapshot lives (docs/operations.md), creating the directory
+    (0700) before any worker needs it. A directory that cannot be made is no reason to
+    refuse to start: the workers then start cold."""
+    from autoconf.snapshot import FILE_NAME
+    from autoconf.snapshot import state_directory
+
+    # The arbiter's logger; a hook called without one (tests) logs through logging.
+    log = getattr(server, "log", None) or logging.getLogger(__name__)
+    directory = state_directory(settings, os.environ)
+    if directory is None:
+        log.info("settings snapshot off ($STATE_DIRECTORY and [state] directory unset)")
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("state directory %s: %s; workers start cold", directory, exc.strerror)
+        return
+    log.info("settings snapshot: %s", directory / FILE_NAME)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -4,8 +4,9 @@ gthread waits for a request's first byte without holding a thread, but from then
 thread blocks on the socket until the request is complete: a client that sends half a
 header (or half a declared body) and stops holds that thread for ever, and threads x
 workers such connections stop the service. Here every blocking read or write on a client
-socket gives up after ``AUTOCONF_CLIENT_TIMEOUT`` seconds (default 10, like nginx's
-``client_header_timeout``/``client_body_timeout``), so a stalled request frees its thread.
+socket gives up after ``AUTOCONF_CLIENT_TIMEOUT`` seconds (:data:`autoconf.server.CLIENT_TIMEOUT`,
+like nginx's ``client_header_timeout``/``client_body_timeout``), so a stalled request frees its
+thread.
 
 The timeout bounds silence, not a whole request: a client trickling a byte every few seconds
 is still limited only by the request-line and header limits. The proxy in front (nginx, Caddy,
@@ -21,10 +22,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from autoconf.server import CLIENT_TIMEOUT_ENV
-from autoconf.server import env_int
-
-DEFAULT_CLIENT_TIMEOUT = 10
+from autoconf.server import CLIENT_TIMEOUT
 
 #: The info line logged instead of gunicorn's "Socket error" traceback when a client stalls.
 STALLED_MESSAGE = "client stalled mid-request past the read timeout: connection closed"
@@ -32,7 +30,7 @@ STALLED_MESSAGE = "client stalled mid-request past the read timeout: connection 
 
 def client_timeout() -> int:
     """Seconds of silence allowed on a client socket mid-request (``AUTOCONF_CLIENT_TIMEOUT``)."""
-    return env_int(CLIENT_TIMEOUT_ENV, DEFAULT_CLIENT_TIMEOUT, low=1, high=60)
+    return CLIENT_TIMEOUT.integer()
 
 
 def is_stall(error: BaseException | None) -> bool:

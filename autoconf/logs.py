@@ -3,7 +3,7 @@
 Library code only calls ``logging.getLogger(__name__)``; handlers are installed here, by
 the programs, never at import. Log lines carry paths, domains and error types, never
 query strings, bodies or ``Authorization``; addresses only when ``logging.addresses`` is
-set (security.md section 5).
+set (docs/security-model.md, "What is logged, and what never is").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Prometheus metrics, per application, working across gunicorn workers.
 
-Labels are bounded sets (format, outcome, rdtype, status): never a domain or an address,
-for privacy and cardinality (security.md section 5). Under gunicorn each worker writes its
+Labels are bounded sets (format, outcome, rdtype, status, event): never a domain or an address,
+for privacy and cardinality (Prometheus' naming guide). Under gunicorn each worker writes its
 values to ``$PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` merges them (prometheus-client's
 multiprocess mode); without that variable the app's own registry is exported.
 
@@ -34,8 +34,9 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from autoconf.model import RRset
+from autoconf.server import PROMETHEUS_MULTIPROC_DIR
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_ENV = PROMETHEUS_MULTIPROC_DIR.name
 # Answers are sub-millisecond when cached and bounded by the DNS timeout otherwise.
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -78,6 +79,24 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self.decisions = Counter(
+            "autoconf_hosting_decisions",
+            "Cold hosting decisions by outcome: srv, mx, cname, not-served, failed, over-budget",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.warm_events = Counter(
+            "autoconf_warm_events",
+            "Keeping settings warm: refresh_ahead, stale_from_snapshot, snapshot_loaded, "
+            "snapshot_rejected, snapshot_entries_refused, snapshot_written",
+            ["event"],
+            registry=self.registry,
+        )
+
+    def decision(self, outcome: str) -> None:
+        """Record one cold hosting decision: srv, mx, cname, not-served, failed or
+        over-budget (never the domain)."""
+        self._child(self.decisions, outcome).inc()
 
     def observe_dns(self, rdtype: str, result: RRset, seconds: float) -> None:
         """Record one live DNS question (the LiveSource observer hook)."""
@@ -92,6 +111,11 @@ class Metrics:
     def cache_event(self, event: str) -> None:
         """Record a cache hit, miss, stale serve or refresh failure."""
         self._child(self.cache_events, event).inc()
+
+    def warm_event(self, event: str) -> None:
+        """Record a refresh-ahead, a stale serve from the snapshot, or a snapshot load,
+        rejection or write (never the domain)."""
+        self._child(self.warm_events, event).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a key on every call (3 us per request of the

@@ -5,8 +5,9 @@ instance out of the load balancer. A DNS outage must not do that while the insta
 has settings to serve (stale-if-error, RFC 8767), and no probe may wait out one DNS
 timeout per domain. So, in this order:
 
-1. settings this worker could answer with now (fresh, or stale within ``stale_if_error``)
-   make it ready at once, without a DNS query;
+1. settings this worker could answer with now (fresh, or stale within ``stale_if_error``):
+   a listed domain's, or a hosted domain's that a served decision holds (a stranger's
+   cached "not served" does not count), make it ready at once, without a DNS query;
 2. otherwise up to :data:`SAMPLE` served domains are looked up at the same time, through
    the cache (a lookup fills it for the next request and the next probe), and the answer
    comes as soon as one lookup gets through DNS, or after :data:`BUDGET` seconds. Lookups
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 
 from autoconf.errors import AutoconfError
 from autoconf.errors import DnsUnavailableError
+from autoconf.hosting import HostedProvider
+from autoconf.model import Provider
 from autoconf.service import Discoverer
 
 #: Served domains a DNS check looks at, at most: one thread each, all at once.
@@ -76,7 +79,10 @@ class Readiness:
     def verdict(self) -> Verdict:
         """Ready or not, within about :data:`BUDGET` seconds."""
         cache = self._discoverer.cache
-        if cache is not None and cache.servable():
+        decisions = self._discoverer.decisions
+        if (cache is not None and cache.servable()) or (
+            decisions is not None and decisions.servable(_served_decision)
+        ):
             return Verdict(ready=True, basis="cache")
         if not self._domains:
             return Verdict(ready=False, basis="dns")
@@ -120,3 +126,8 @@ class Readiness:
         except AutoconfError:
             return True
         return True
+
+
+def _served_decision(provider: Provider) -> bool:
+    """A hosted domain this worker would answer for (a decision that serves it)."""
+    return isinstance(provider, HostedProvider) and provider.decision.served

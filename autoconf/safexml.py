@@ -1,9 +1,9 @@
 """The one parser for untrusted XML (pure: lxml only, no Flask).
 
 POX request bodies (a client's) and the answers ``mail-autoconf check --url`` fetches (a
-deployment's) are read with it; nothing else in the package parses XML. SECURITY.md
-"Input handling" states the rules; OWASP's XML External Entity Prevention Cheat Sheet
-("lxml") is where they come from.
+deployment's) are read with it; nothing else in the package parses XML.
+docs/security-model.md, "Input handling", states the rules; OWASP's XML External Entity
+Prevention Cheat Sheet ("lxml") is where they come from.
 """
 
 from __future__ import annotations

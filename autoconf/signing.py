@@ -1,4 +1,4 @@
-"""CMS signing of configuration profiles (clients.md section 10).
+"""CMS signing of configuration profiles (RFC 5652 SignedData, as Apple devices verify it).
 
 iOS and macOS show an unsigned profile as "Unsigned"/"Not Verified"; signed with a
 certificate they trust, as "Verified". The signed form is CMS SignedData (RFC 5652) with the

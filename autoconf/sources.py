@@ -16,8 +16,8 @@ from typing import Any
 
 from autoconf.config import DnsSettings
 from autoconf.config import Settings
-from autoconf.config import ZoneFile
 from autoconf.config import load_settings
+from autoconf.config_kinds import ZoneFile
 from autoconf.dns_source import LiveSource
 from autoconf.dns_source import QueryObserver
 from autoconf.dns_source import ZoneSource
@@ -105,3 +105,10 @@ def on_reload(server: Any) -> None:
         preload_zones()
     except ConfigError as exc:
         server.log.error("configuration error: %s; zones kept as last loaded", exc.detail)
+
+
+def make_address_source(dns: DnsSettings) -> RecordSource:
+    """Where ``check --probe`` resolves server names: live DNS through the configured
+    nameservers (the system's when none are set), also when the records come from zone
+    files: the probe checks the servers clients will reach, and clients resolve live."""
+    return LiveSource(nameservers=dns.nameservers, timeout=dns.timeout)

@@ -1,7 +1,7 @@
 """The Jinja environment shared by every XML/HTML renderer (Flask or not).
 
 Autoescaping is on for every template, so a value can only ever be text inside the
-document, never markup (SECURITY.md, "Correct documents").
+document, never markup (docs/security-model.md, Threat model: "Correct documents").
 
 The templates live in the top-level ``templates/`` folder of the checkout; the package
 reaches them under one path, :data:`TEMPLATES`, in a checkout and in an installed wheel

@@ -340,7 +340,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         config.write_text(config_text(args.domains, knot.nameserver))
         # The floors and gunicorn log nothing per request here; so that the rows compare
         # the same work, our one-line-per-request log (logging.level = info, about 33 us
-        # per request in process) is turned off too. README "Benchmark" states its cost.
+        # per request in process) is turned off too. docs/benchmark.md states its cost.
         ours = {"AUTOCONF_CONFIG": str(config), "AUTOCONF_LOGGING__LEVEL": "warning"}
         body = work / "body.xml"
         body.write_bytes(thunderbird_body(config))

@@ -1,8 +1,8 @@
 """Outlook POX Autodiscover (2006a) and ActiveSync (mobilesync) over HTTP, from the test zone.
 
-Every answer is re-parsed with lxml and checked against the element rules of clients.md
-sections 6 and 7; mobilesync and Error answers are also validated against the published
-[MS-ASCMD] schemas.
+Every answer is re-parsed with lxml and checked against the element rules of [MS-OXDSCLI]
+2.2.4 and [MS-ASCMD] 2.2.1.1; mobilesync and Error answers are also validated against the
+published [MS-ASCMD] schemas.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from autoconf import create_app
 from autoconf.dns_source import ZoneSource
 from autoconf.model import Question
 from autoconf.model import RRset
-from tests.conftest import SHARED_SCHEMAS
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
+from tests.conftest import published_schema
 from tests.pox import BASE_NS
 from tests.pox import MOBILESYNC_NS
 from tests.pox import MOBILESYNC_REQUEST_NS
@@ -44,7 +44,7 @@ from tests.pox import thunderbird_body
 
 ALICE = "alice@example.test"
 ON_OFF = ("DomainRequired", "SPA", "SSL", "AuthRequired", "UsePOPAuth", "SMTPLast")
-#: clients.md section 6.4.
+#: [MS-OXDSCLI] 2.2.4.1.1.2.10 (SSL, Encryption) pairs, as formats/autodiscover.py maps them.
 SSL_ENCRYPTION = {("on", "SSL"), ("on", "TLS"), ("off", "None")}
 EXAMPLE_TEST_BLOCKS = [
     ("IMAP", "mail.example.test", "993"),
@@ -70,7 +70,8 @@ def protocols(root: etree._Element) -> list[dict[str, str]]:
 
 
 def assert_outlook_rules(root: etree._Element, *, login: str | None) -> None:
-    """The clients.md section 6.3-6.5 rules every 2006a settings answer must follow."""
+    """The [MS-OXDSCLI] 2.2.4 rules every 2006a settings answer must follow (no prefixes:
+    Thunderbird's ExchangeAutoDiscover.sys.mjs reads unprefixed names only)."""
     assert root.tag == f"{{{BASE_NS}}}Autodiscover"
     assert [child.tag for child in root] == [f"{{{OUTLOOK_NS}}}Response"]
     assert all(element.prefix is None for element in root.iter()), "prefixed element"
@@ -96,11 +97,8 @@ def assert_outlook_rules(root: etree._Element, *, login: str | None) -> None:
 
 
 def schema(name: str) -> etree.XMLSchema:
-    """One of the published [MS-ASCMD] schemas from ../shared/schemas."""
-    path = SHARED_SCHEMAS / name
-    if not path.exists():
-        pytest.skip(f"{path} not present (published schemas live in ../shared/schemas)")
-    return etree.XMLSchema(etree.parse(str(path)))
+    """One of the published [MS-ASCMD] schemas (tests/conftest.py ``published_schema``)."""
+    return etree.XMLSchema(etree.parse(str(published_schema(name))))
 
 
 # --- requests as real clients send them -------------------------------------------------
@@ -148,7 +146,7 @@ PATHS = [
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_every_path_casing_is_served(client: FlaskClient, path: str, method: str) -> None:
-    """IIS routes case-insensitively and clients rely on it (clients.md section 6.2)."""
+    """IIS routes case-insensitively and clients rely on it (rseichter/automx2#8)."""
     response = client.open(
         path,
         method=method,
@@ -199,7 +197,7 @@ def test_prefixed_namespaces_are_accepted(client: FlaskClient) -> None:
 def test_security_maps_to_ssl_and_encryption(
     client: FlaskClient, domain: str, expected: Sequence[tuple[str, str, str, str]]
 ) -> None:
-    """SRV security -> SSL/Encryption per clients.md section 6.4, in SRV preference order."""
+    """SRV security -> SSL/Encryption ([MS-OXDSCLI] 2.2.4.1.1.2.10), in SRV preference order."""
     root = parse(post(client, outlook_body(f"bob@{domain}")).data)
     found = [(b["Type"], b["Port"], b["SSL"], b.get("Encryption")) for b in protocols(root)]
     assert [f for f in found if f[0] in {e[0] for e in expected}] == list(expected)

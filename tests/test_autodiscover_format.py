@@ -56,7 +56,7 @@ def server(protocol: Protocol, security: Security, port: int) -> Server:
     ],
 )
 def test_security_table(security: Security, ssl: str, encryption: str) -> None:
-    """clients.md section 6.4, including the plain row no SRV record ever produces."""
+    """[MS-OXDSCLI] SSL/Encryption, including the plain row no SRV record ever produces."""
     (block,) = autodiscover.protocol_blocks(
         Provider(
             domain="example.org",

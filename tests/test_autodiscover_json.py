@@ -1,4 +1,4 @@
-"""Autodiscover v2 (JSON): both URL forms, any casing, a fixed protocol set (clients.md 8)."""
+"""Autodiscover v2 (JSON): both URL forms, any casing, a fixed protocol set."""
 
 from __future__ import annotations
 

@@ -22,9 +22,11 @@ from tests.zone_edit import short_imaps_port
 
 
 def discoverer(knot: Knot, clock: FakeClock, **cache: Any) -> tuple[Discoverer, CountingSource]:
-    """A discoverer asking Knot through a counting wrapper, with a low cache floor."""
+    """A discoverer asking Knot through a counting wrapper, with a low cache floor.
+
+    Refresh-ahead is off unless asked for: most tests here are about expiry itself."""
     mapping = config(nameservers=[knot.nameserver], timeout=0.5)
-    mapping["cache"] = {"floor": 0, **cache}
+    mapping["cache"] = {"floor": 0, "refresh_ahead": 0, **cache}
     settings = settings_from_mapping(mapping)
     source = CountingSource(
         LiveSource(nameservers=settings.dns.nameservers, timeout=settings.dns.timeout)

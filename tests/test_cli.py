@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from autoconf.cli import main
@@ -114,6 +116,55 @@ def test_check_embedded_default() -> None:
     """With no configuration check reads the bundled example zone."""
     code, output = run("check", "alice@example.com")
     assert code == 0 and "mail.example.com:993" in output
+
+
+#: One row of each table ``check`` prints, its columns as groups.
+ROWS = {
+    "Settings (in the order clients are told):": re.compile(
+        r"  (\S+) +(\S+) +(\S+) +(from \S+ \(priority \d+, weight \d+\)) *$"
+    ),
+    "Records seen:": re.compile(
+        r"  (\S+) +([A-Z]+) +([a-z]+) +(ttl=\d+)(?: +(authenticated))?(?: +(\S.*))? *$"
+    ),
+    "Findings:": re.compile(r"  (error|warning|info) +(\S+: \S.*) *$"),
+}
+
+
+def column_starts(output: str) -> dict[str, list[set[int]]]:
+    """For each table: per column, the set of offsets its cells start at (one = aligned)."""
+    tables: dict[str, list[set[int]]] = {}
+    section = ""
+    for line in output.splitlines():
+        if line in ROWS:
+            section = line
+            continue
+        if not line.startswith("  ") or section not in ROWS or line == "  (none)":
+            section = "" if not line.startswith("  ") else section
+            continue
+        match = ROWS[section].fullmatch(line)
+        assert match, f"{section} row not in the expected shape: {line!r}"
+        starts = tables.setdefault(section, [set() for _ in range(match.re.groups)])
+        for group in range(match.re.groups):
+            if match.group(group + 1) is not None:
+                starts[group].add(match.start(group + 1))
+    return tables
+
+
+@pytest.mark.parametrize(
+    "target", ["alice@example.com", "evil.example.test", "starttls.example.test", "a@alias.test"]
+)
+def test_check_columns_line_up(running_knot: Knot, tmp_path: Path, target: str) -> None:
+    """Every row of every table starts each column at the same offset, whatever the
+    length of a DAV URL (the bundled example's CardDAV URL is 42 characters) or of a
+    record name; and no line ends in blanks."""
+    config = [] if target.endswith(".com") else ["--config", knot_config(running_knot, tmp_path)]
+    _, output = run("check", *config, target)
+    tables = column_starts(output)
+    assert "Records seen:" in tables
+    for section, columns in tables.items():
+        for number, starts in enumerate(columns, 1):
+            assert len(starts) <= 1, f"{section} column {number} starts at {sorted(starts)}"
+    assert all(line == line.rstrip() for line in output.splitlines())
 
 
 def test_zone_output_parses_and_round_trips(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from autoconf.config import DEFAULT_CONFIG
-from autoconf.config import ZoneFile
 from autoconf.config import load_settings
-from autoconf.config import parse_nameserver
 from autoconf.config import settings_from_mapping
+from autoconf.config_kinds import ZoneFile
+from autoconf.config_kinds import parse_nameserver
 from autoconf.errors import ConfigError
 from autoconf.model import AliasLogin
 from autoconf.model import Authentication

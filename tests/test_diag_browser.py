@@ -19,20 +19,18 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the browser fixture reports it: a skip, or a failure in CI
     webdriver = None
 
 from autoconf.diagnostics.documents import DOCUMENTS
 from autoconf.diagnostics.documents import NOT_AVAILABLE
+from tests import binaries
 from tests.conftest import config
 from tests.knot import Knot
 from tests.servers import Server
 from tests.servers import gunicorn
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: machines/python.md "Known to work": without the background-networking flags Chromium
 #: keeps trying to reach Google's hosts through the closed network.
@@ -50,9 +48,9 @@ FLAGS = (
 
 
 def _missing() -> str:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            return f"{path} is missing (Debian packages chromium, chromium-driver)"
+    for name in ("chromium", "chromedriver"):
+        if binaries.find(name) is None:
+            return binaries.missing_reason(name)
     if webdriver is None:
         return "selenium is not installed (test extra)"
     return ""
@@ -68,7 +66,7 @@ def fixture_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip(reason)
     os.environ.setdefault("SE_AVOID_STATS", "true")  # selenium must not phone home
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = binaries.find("chromium")
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
@@ -76,7 +74,9 @@ def fixture_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.add_experimental_option(
         "prefs", {"profile.managed_default_content_settings.javascript": 2}
     )
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=binaries.find("chromedriver")), options=options
+    )
     driver.set_page_load_timeout(30)
     try:
         yield driver
@@ -109,11 +109,19 @@ def submit(driver: Any, base_url: str, text: str) -> None:
     field = driver.find_element(By.ID, label.get_attribute("for"))
     field.clear()
     field.send_keys(text)
-    before = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, "//form//button[@type='submit']").click()
     # The click returns before the result page has replaced the form page (a busy CI
-    # machine showed the race): wait until the old document is gone.
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(before))
+    # machine showed the race). Wait for the result's URL (the form is a GET to
+    # /?address=...) and for that document to finish loading, and only then read it. Not
+    # selenium's staleness_of on the old page: polling a node of a document being replaced
+    # makes Chromium answer "Node with given id does not belong to the document", an error
+    # staleness_of does not expect (seen under load).
+    WebDriverWait(driver, 30).until(
+        lambda d: (
+            "address=" in d.current_url
+            and d.execute_script("return document.readyState") == "complete"
+        )
+    )
 
 
 def cells(driver: Any, table: str) -> list[list[str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,33 +83,34 @@ def test_metrics_count_requests_and_dns(knot_app: Flask) -> None:
         assert private not in text
 
 
+#: gunicorn's --max-requests for the merge test: each worker process exits after this many.
+RECYCLE_AFTER = 4
+
+
 def test_metrics_merge_gunicorn_workers(running_knot: Knot, tmp_path: Path) -> None:
-    """In multiprocess mode /metrics sums what every worker counted, and every worker
-    logs one JSON line per request."""
+    """In multiprocess mode /metrics sums what every worker process counted, recycled ones
+    included, and every worker logs one JSON line per request.
+
+    Which worker accepts a connection is the kernel's choice, so the test does not count
+    on it: with --max-requests each process exits after RECYCLE_AFTER requests (at most one
+    more, accepted while it finishes) and gunicorn forks a fresh one, so sequential
+    requests are answered by several processes whatever the spreading."""
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
+    sent = 3 * (RECYCLE_AFTER + 1)
     with gunicorn(
         config(nameservers=[running_knot.nameserver]),
         tmp_path,
         workers=2,
+        extra_args=("--max-requests", str(RECYCLE_AFTER)),
         env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
     ) as server:
-
-        def ask(_: int) -> int:
+        for _ in range(sent):
             status, _, _ = server.get(
                 "/mail/config-v1.1.xml", headers={"Host": "autoconfig.example.test"}
             )
-            return status
-
-        # Concurrent batches until both workers have counted something: with cached
-        # answers, sequential requests can all land on whichever worker accepts first.
-        sent = 0
-        with ThreadPoolExecutor(8) as pool:
-            while sent < 400 and len(list(multiproc.glob("counter_*.db"))) < 2:
-                assert set(pool.map(ask, range(40))) == {200}
-                sent += 40
+            assert status == 200
         _, _, body = server.get("/metrics")
-    assert len(list(multiproc.glob("counter_*.db"))) == 2
     assert (
         metric(body.decode(), "autoconf_requests_total", format="thunderbird", outcome="200")
         == sent
@@ -123,7 +123,11 @@ def test_metrics_merge_gunicorn_workers(running_knot: Knot, tmp_path: Path) -> N
         if line["logger"] == "autoconf.request" and line["domain"] == "example.test"
     ]
     assert len(logged) == sent
-    assert len({line["pid"] for line in logged}) == 2
+    answered = {line["pid"] for line in logged}
+    assert len(answered) >= 2
+    # Every process that answered left its counters behind, and /metrics summed them all.
+    counted = {int(path.stem.removeprefix("counter_")) for path in multiproc.glob("counter_*.db")}
+    assert answered <= counted
     assert {(line["format"], line["status"], line["outcome"]) for line in logged} == {
         ("thunderbird", 200, "ok")
     }

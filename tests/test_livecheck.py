@@ -85,7 +85,7 @@ NO_INCOMING = "no usable incomingServer"
 def test_thunderbird_reading(
     body: bytes, content_type: str, error: str, first: tuple[str, str, int] | None
 ) -> None:
-    """readFromXML's rules (clients.md 1.3, 1.4), quirks included."""
+    """FetchHTTP.sys.mjs's and readFromXML.sys.mjs's rules, quirks included."""
     reading = read_autoconfig(
         Answer(url="u", status=200, content_type=content_type, body=body), ALICE
     )
@@ -118,7 +118,7 @@ def protocol(kind: str, port: int, ssl: str = "on", encryption: str = "", login:
     [
         (protocol("IMAP", 993), "tls", "automatic"),
         (protocol("IMAP", 143), "starttls", "automatic"),
-        # clients.md 1.6: SSL off + Encryption TLS on a STARTTLS port is plaintext to TB.
+        # ExchangeAutoDiscover.sys.mjs: SSL off + Encryption TLS on port 143 is plaintext to TB.
         (protocol("IMAP", 143, ssl="off", encryption="TLS"), "plain", "plain"),
         # Delta Chat compares with lowercase "off" only: "Off" means on.
         (protocol("IMAP", 993, ssl="Off"), "plain", "automatic"),

@@ -26,10 +26,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
+from autoconf import create_app
 from autoconf.address import parse_address
 from autoconf.discovery import questions
 from autoconf.errors import AutoconfError
+from tests.conftest import ZONE_FILE
 from tests.conftest import config
+from tests.doubles import FakeClock
 from tests.knot import Knot
 from tests.pox import POX_PATH
 from tests.pox import XML
@@ -282,6 +285,8 @@ def test_every_route_checks_the_host(app: Flask, client: FlaskClient, host: str)
         response = client.get(url, headers={"Host": host})
         if url in {"/healthz", "/readyz", "/metrics"}:
             assert response.status_code == 200, url
+        elif url == "/tls-ask":  # Caddy asks it on loopback: exempt; no name given, 404
+            assert response.status_code == 404, url
         else:
             assert response.status_code == 400, url
 
@@ -305,16 +310,16 @@ local_parts = st.one_of(
 )
 
 
-def cache_policy(response: Any) -> tuple[str, int]:
-    """Cache-Control with its max-age taken out, and the max-age (-1 when absent)."""
-    value = response.headers.get("Cache-Control", "")
-    match = re.search(r"max-age=(\d+)", value)
-    return re.sub(r"max-age=\d+", "max-age=N", value), int(match.group(1)) if match else -1
+@pytest.fixture(name="frozen_client")
+def fixture_frozen_client() -> FlaskClient:
+    """The zone-file app on a clock that never moves: every answer carries the same
+    max-age, so two answers compare exactly however long the test takes."""
+    return create_app(config(zone_files=[str(ZONE_FILE)]), clock=FakeClock()).test_client()
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
 @given(local_parts)
-def test_no_format_tells_mailboxes_apart(client: FlaskClient, local: str) -> None:
+def test_no_format_tells_mailboxes_apart(frozen_client: FlaskClient, local: str) -> None:
     """For any local part at a served domain, every format answers exactly what it
     answers for alice, with only the echoed address differing (Thunderbird and v2 echo
     nothing: byte-identical)."""
@@ -325,16 +330,11 @@ def test_no_format_tells_mailboxes_apart(client: FlaskClient, local: str) -> Non
     for reference, other in zip(
         every_request("alice", "example.test"), every_request(local, "example.test"), strict=True
     ):
-        expected = send(client, *reference)
-        answer = send(client, *other)
+        expected = send(frozen_client, *reference)
+        answer = send(frozen_client, *other)
         assert answer.status_code == expected.status_code == 200
-        # max-age counts down with the cached DNS data (a second may pass between the two
-        # requests); whether and how an answer may be cached must not depend on the mailbox.
-        (policy, age), (expected_policy, expected_age) = (
-            cache_policy(answer),
-            cache_policy(expected),
-        )
-        assert policy == expected_policy and abs(age - expected_age) <= 1
+        # Whether and how long an answer may be cached must not depend on the mailbox.
+        assert answer.headers.get("Cache-Control") == expected.headers.get("Cache-Control")
         assert answer.data == expected.data.replace(
             b"alice@example.test", _xml(address).encode()
         ), other

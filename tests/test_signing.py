@@ -4,7 +4,6 @@ start-up checks of ``[mobileconfig]`` signing keys."""
 from __future__ import annotations
 
 import plistlib
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from autoconf import create_app
 from autoconf.config import load_settings
 from autoconf.config import settings_from_mapping
 from autoconf.errors import ConfigError
+from tests import binaries
 from tests.conftest import config
 from tests.knot import Knot
 
@@ -82,9 +82,8 @@ def fixture_signing_app(running_knot: Knot, pki: Pki) -> Flask:
 
 
 def _openssl(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, timeout=30)
+    openssl = binaries.require("openssl")
+    return subprocess.run([openssl, *map(str, args)], capture_output=True, timeout=30)
 
 
 def _verify(signed: Path, ca: Path, out: Path) -> subprocess.CompletedProcess[bytes]:
@@ -133,7 +132,7 @@ def test_signature_carries_signer_and_chain(signing_app: Flask, pki: Pki) -> Non
 
 
 def test_openssl_smime_extracts_the_content(signing_app: Flask, tmp_path: Path) -> None:
-    """``openssl smime -verify -noverify`` (clients.md section 10) returns the plist."""
+    """``openssl smime -verify -noverify`` returns the plist: the content is attached."""
     signed = tmp_path / "p.mobileconfig"
     signed.write_bytes(signing_app.test_client().get(f"/mobileconfig?emailaddress={ADDRESS}").data)
     result = _openssl(

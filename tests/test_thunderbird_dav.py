@@ -13,22 +13,19 @@ from flask import Flask
 from lxml import etree
 
 from autoconf.cli import main
-from tests.conftest import SHARED_SCHEMAS
+from tests.conftest import published_schema
 from tests.knot import Knot
 from tests.pox import OUTLOOK_NS
 from tests.pox import POX_PATH
 from tests.pox import XML
 from tests.pox import outlook_body
 
-RNG = SHARED_SCHEMAS / "draft-ietf-mailmaint-autoconfig.autoconfig.rng"
-
 
 @pytest.fixture(name="schema", scope="module")
 def fixture_schema() -> etree.RelaxNG:
-    """The draft's RELAX NG schema from ../shared/schemas."""
-    if not RNG.is_file():
-        pytest.skip(f"{RNG} is absent (the shared schemas are not checked out)")
-    return etree.RelaxNG(etree.parse(str(RNG)))
+    """The draft's RELAX NG schema (tests/conftest.py ``published_schema``)."""
+    rng = published_schema("draft-ietf-mailmaint-autoconfig.autoconfig.rng")
+    return etree.RelaxNG(etree.parse(str(rng)))
 
 
 def _document(app: Flask, domain: str) -> etree._Element:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from autoconf import sources
-from autoconf.config import ZoneFile
 from autoconf.config import load_settings
+from autoconf.config_kinds import ZoneFile
 from autoconf.dns_source import ZoneSource
 from autoconf.errors import ConfigError
 from autoconf.model import Status

@@ -1,9 +1,9 @@
 """Read HTTP answers the way real clients do (pure: bytes in, :class:`Reading` out).
 
 Used by ``mail-autoconf check --url`` to compare a live deployment with DNS. Each reader follows
-one client's documented parser, quirks included (shared/docs/clients.md): a document that
+one client's own parser, quirks included (each names the client's source file): a document that
 this service would call fine but a client discards is exactly what an admin must learn.
-Untrusted XML is only parsed with a hardened lxml parser (security.md section 3).
+Untrusted XML is only parsed with a hardened lxml parser (docs/security-model.md, Input handling).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _xml(answer: Answer) -> etree._Element | str:
         return f"not usable XML ({exc.detail})"
 
 
-# --- Thunderbird autoconfig (clients.md 1.3, 1.4) --------------------------------------
+# --- Thunderbird autoconfig (comm-central FetchHTTP.sys.mjs, readFromXML.sys.mjs) ------
 
 #: readFromXML: legal host names or placeholders; no "_" (InputSanitizer.hostname).
 _HOSTNAME = re.compile(r"(?:[A-Za-z0-9.-]|%[A-Z]+%)+")
@@ -127,7 +127,8 @@ def _legal_host(text: str | None) -> bool:
 
 
 def read_autoconfig(answer: Answer, address: Address) -> Reading:
-    """Thunderbird desktop's FetchHTTP + readFromXML (clients.md 1.3, 1.4)."""
+    """Thunderbird desktop's FetchHTTP + readFromXML: a 2xx counts only if its Content-Type
+    starts with text/xml, application/xml or text/rdf; then readFromXML's rules."""
     base = answer.content_type.lower()
     if not answer.error and 200 <= answer.status < 300 and not base.startswith(_TB_XML_TYPES):
         return Reading(error=f"Content-Type {answer.content_type or '(none)'} is not XML")
@@ -193,7 +194,7 @@ def _tb_server(element: etree._Element, *, incoming: bool, address: Address) -> 
     )
 
 
-# --- POX Autodiscover (clients.md 1.6, 4.2, 6) -----------------------------------------
+# --- POX Autodiscover (ExchangeAutoDiscover.sys.mjs, Delta Chat's auto_outlook.rs) -----
 
 #: Thunderbird infers the socket type from the port (ExchangeAutoDiscover.sys.mjs).
 _STARTTLS_PORTS = frozenset({143, 110, 25, 587})
@@ -229,7 +230,7 @@ def _pox_error(root: etree._Element) -> str:
 
 
 def read_pox_thunderbird(answer: Answer, address: Address) -> Reading:
-    """Thunderbird's Exchange Autodiscover reader (clients.md 1.6): case-sensitive names,
+    """Thunderbird's ExchangeAutoDiscover.sys.mjs (readAutoDiscoverXML): case-sensitive names,
     socket type from ``SSL``/``Encryption`` and then from the port, ``LoginName``."""
     root = _xml(answer)
     if isinstance(root, str):
@@ -268,7 +269,7 @@ def _tb_pox_protocol(element: etree._Element, address: Address, notes: list[str]
 
 
 def read_pox_deltachat(answer: Answer) -> Reading:
-    """Delta Chat's reader (clients.md 4.2): case-insensitive names, IMAP and SMTP only,
+    """Delta Chat's src/configure/auto_outlook.rs: case-insensitive names, IMAP and SMTP only,
     ``SSL`` compared to lowercase ``off``, ``LoginName`` ignored (the address is used)."""
     root = _xml(answer)
     if isinstance(root, str):
@@ -308,7 +309,7 @@ def _split(seen: Iterable[Seen], notes: list[str]) -> Reading:
     return Reading(incoming=incoming, outgoing=outgoing, notes=tuple(notes))
 
 
-# --- ActiveSync and Autodiscover v2 (clients.md 7, 8) ----------------------------------
+# --- ActiveSync ([MS-ASCMD] 2.2.1.1) and Autodiscover v2 --------------------------------
 
 
 def read_mobilesync(answer: Answer) -> Reading:

@@ -133,7 +133,7 @@ class Outcome:
 
 
 def _autoconfig(path: str) -> Callable[[Address], Request]:
-    # Thunderbird desktop sends the address on every autoconfig URL (clients.md 1.2).
+    # Thunderbird desktop sends the address on every autoconfig URL (FetchConfig.sys.mjs).
     def build(address: Address) -> Request:
         query = urllib.parse.urlencode({"emailaddress": str(address)})
         return Request(method="GET", path=f"{path}?{query}")
@@ -346,7 +346,7 @@ def _describe(seen: Seen) -> str:
 
 
 def _compare_v2(reading: Reading) -> tuple[Agreement, tuple[Difference, ...]]:
-    # v2 only points at the POX endpoint (clients.md 8); it must be https and that path.
+    # v2 only points at the POX endpoint (no IMAP/SMTP in v2); it must be https and that path.
     if reading.error:
         return Agreement.ERROR, ()
     parts = urllib.parse.urlsplit(reading.url)
@@ -361,7 +361,7 @@ def _compare_mobilesync(
     reading: Reading, provider: Provider
 ) -> tuple[Agreement, tuple[Difference, ...]]:
     # The ActiveSync URL comes from the configuration, not DNS; without one the right
-    # answer is error 601 ([MS-ASCMD] 2.2.3.64, clients.md 7).
+    # answer is error 601 ([MS-ASCMD] 2.2.3.64).
     want = provider.activesync_url
     if reading.error:
         return (Agreement.ERROR if want else Agreement.AGREE), ()

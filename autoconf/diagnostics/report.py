@@ -26,8 +26,12 @@ from autoconf.diagnostics.checks import served_targets
 from autoconf.diagnostics.checks import unchecked_finding
 from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
+from autoconf.discovery import TrustPolicy
 from autoconf.errors import AutoconfError
 from autoconf.errors import DnsUnavailableError
+from autoconf.hosting import Decision as Serving
+from autoconf.hosting import Kind
+from autoconf.hosting import admissible
 from autoconf.model import Dropped
 from autoconf.model import Finding
 from autoconf.model import Protocol
@@ -60,12 +64,12 @@ class Decision:
     reason: str
 
 
-def _not_served(domain: str) -> Finding:
-    return Finding(
-        severity="error",
-        code="not-served",
-        message=f"{domain} is not in [domains]: the service answers 404 without asking DNS",
-    )
+def _not_served(domain: str, serving: Serving | None = None) -> Finding:
+    if serving is None or (serving.kind is Kind.NOT_SERVED and not serving.records):
+        message = f"{domain} is not in [domains]: the service answers 404 without asking DNS"
+    else:
+        message = f"{domain} is not in [domains] and not hosted here: " + "; ".join(serving.reasons)
+    return Finding(severity="error", code="not-served", message=message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +91,8 @@ class Report:
     #: False when the settings came from the cache but the answers they were derived from
     #: are no longer kept (``records`` then only holds the lint answers).
     answers_kept: bool = True
+    #: Why the domain is served or not (listed, hosted by SRV/MX/CNAME, or not).
+    serving: Serving | None = None
 
     @property
     def servers(self) -> tuple[Server, ...]:
@@ -149,6 +155,7 @@ class Report:
             "findings": [finding_dict(f) for f in self.findings],
             "error": self.error or None,
             "ok": self.ok,
+            "serving": serving_dict(self.serving) if self.serving else None,
         }
 
 
@@ -168,13 +175,19 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
 
     An unserved domain is still looked up with a default profile when ``lint_unserved``
     (the CLI: an admin preparing a domain); with False it is only reported as not served,
-    so strangers cannot make it query names of their choosing (security.md section 6).
+    so strangers cannot make it query names of their choosing. With ``[hosting]`` on, an
+    unlisted domain is decided afresh, and the report says which condition held or failed.
     """
     primary = discoverer.settings.primary_of(domain)
-    base = Report(domain=domain, primary=primary or domain, served=primary is not None)
-    head = () if primary else (_not_served(domain),)
+    if primary is None and discoverer.hosting is not None and not admissible(domain):
+        return _hosted_report(discoverer, domain, lint_unserved=lint_unserved)
+    serving = discoverer.decision(domain)
+    base = Report(
+        domain=domain, primary=primary or domain, served=primary is not None, serving=serving
+    )
+    head = () if primary else (_not_served(domain, serving),)
     if primary is None and not lint_unserved:
-        return Report(domain=domain, primary=domain, served=False, findings=head)
+        return replace(base, findings=head)
     name = primary or domain
     profile = discoverer.settings.domains.get(name) or DomainProfile(display_name=name)
     try:
@@ -183,7 +196,11 @@ def build_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool = T
         return replace(base, findings=head, error=exc.detail)
     extra = discoverer.source.ask(extra_questions(lookup.provider))
     return _assembled(
-        replace(base, findings=head), discoverer, lookup.provider, lookup.answers, extra
+        replace(base, findings=head),
+        lookup.provider,
+        lookup.answers,
+        extra,
+        trust=discoverer.settings.dns.trust,
     )
 
 
@@ -195,10 +212,11 @@ def cached_report(discoverer: Discoverer, domain: str) -> Report:
     entry asks DNS nothing. For the diagnostics page; error texts are raw (see
     :meth:`Report.public`).
 
-    :raises UnknownDomainError: not served (no DNS query made).
+    :raises UnknownDomainError: not served (no DNS query made without ``[hosting]``).
     """
     primary = discoverer.primary(domain)
-    base = Report(domain=domain, primary=primary, served=True)
+    serving = discoverer.decision(domain)
+    base = Report(domain=domain, primary=primary, served=True, serving=serving)
     try:
         # mail=False: a domain without usable mail servers is diagnosed, not refused.
         provider = discoverer.served(domain, mail=False).provider
@@ -212,30 +230,76 @@ def cached_report(discoverer: Discoverer, domain: str) -> Report:
         # Kept for the load, failures included: asking again on every view would let a
         # stranger turn a failing resolver into a steady stream of queries.
         lint = kept.lint = discoverer.source.ask(extra_questions(provider, checked))
-    report = _assembled(base, discoverer, provider, kept.answers or {}, lint)
+    trust = _trust(discoverer, serving)
+    if trust is None:
+        # Hosted by MX or CNAME: the settings are the provider's, whose records are not
+        # this domain's to lint.
+        provider = replace(provider, findings=())
+    report = _assembled(base, provider, kept.answers or {}, lint, trust=trust)
     if unchecked:
         findings = (*report.findings, unchecked_finding(unchecked, len(checked)))
         report = replace(report, findings=findings)
     return replace(report, answers_kept=kept.answers is not None)
 
 
+def _trust(discoverer: Discoverer, serving: Serving) -> TrustPolicy | None:
+    """The trust policy the served settings' SRV records were judged by: the listed
+    domains', the hosting rule's for a domain hosted by its own SRV records, none for one
+    hosted by MX or CNAME (it gets the provider's settings)."""
+    if serving.kind is Kind.SRV and discoverer.hosting is not None:
+        return discoverer.hosting.trust
+    if serving.kind is Kind.LISTED:
+        return discoverer.settings.dns.trust
+    return None
+
+
 def _assembled(
     base: Report,
-    discoverer: Discoverer,
     provider: Provider,
     answers: Mapping[Question, RRset],
     extra: Mapping[Question, RRset],
+    *,
+    trust: TrustPolicy | None,
 ) -> Report:
     """``base`` (with its leading findings) completed from a provider, the answers it
-    was derived from and the lint answers."""
+    was derived from and the lint answers; the trust table when ``trust`` says how the
+    provider's SRV records were judged."""
     findings = (*provider.findings, *extra_findings(provider, extra))
     return replace(
         base,
         provider=provider,
         records=(*answers.values(), *extra.values()),
         findings=(*base.findings, *findings),
-        decisions=_decisions(discoverer, provider),
+        decisions=_decisions(trust, provider) if trust else (),
     )
+
+
+def _hosted_report(discoverer: Discoverer, domain: str, *, lint_unserved: bool) -> Report:
+    """An unlisted domain with ``[hosting]`` on: the decision, made afresh, and then what
+    its clients get (served) or what its own records would give (``lint_unserved``)."""
+    assert discoverer.hosting is not None
+    trust = discoverer.hosting.trust
+    try:
+        explained = discoverer.explain(domain)
+    except AutoconfError as exc:  # the provider's own settings could not be looked up
+        return Report(domain=domain, primary=domain, served=False, error=exc.detail)
+    serving = explained.decision
+    base = Report(domain=domain, primary=domain, served=serving.served, serving=serving)
+    answers = explained.answers
+    if serving.kind is Kind.FAILED:
+        return replace(base, records=tuple(answers.values()), error="; ".join(serving.reasons))
+    if explained.provider is not None:
+        # By SRV the domain's own records are the settings; by MX or CNAME they are the
+        # provider's, so the domain's (absent) SRV records are not linted.
+        own = serving.kind is Kind.SRV
+        provider = explained.provider if own else replace(explained.provider, findings=())
+        extra = discoverer.source.ask(extra_questions(provider))
+        return _assembled(base, provider, answers, extra, trust=trust if own else None)
+    head = (_not_served(domain, serving),)
+    if not lint_unserved or explained.derived is None:
+        return replace(base, records=tuple(answers.values()), findings=head)
+    extra = discoverer.source.ask(extra_questions(explained.derived))
+    return _assembled(replace(base, findings=head), explained.derived, answers, extra, trust=trust)
 
 
 #: The only DNS failure reasons strangers are told (RFC 1035 section 4.1.1 RCODE names and
@@ -250,14 +314,13 @@ _PUBLIC_REASONS = (
 def public_reason(error: str) -> str:
     """A DNS error text reduced to generic reasons ("timeout", "server failure
     (SERVFAIL)", "refused (REFUSED)"): the texts of the record source name resolver
-    addresses and ports, which the public page must not show (SECURITY.md)."""
+    addresses and ports, which the public page must not show (docs/security-model.md)."""
     reasons = [reason for pattern, reason in _PUBLIC_REASONS if pattern.search(error)]
     return ", ".join(reasons) or "no usable answer"
 
 
-def _decisions(discoverer: Discoverer, provider: Provider) -> tuple[Decision, ...]:
+def _decisions(policy: TrustPolicy, provider: Provider) -> tuple[Decision, ...]:
     """Kept records (with the trust rule that admitted them), then dropped ones."""
-    policy = discoverer.settings.dns.trust
     kept = (
         Decision(
             label=s.label,
@@ -273,6 +336,18 @@ def _decisions(discoverer: Discoverer, provider: Provider) -> tuple[Decision, ..
         for d in provider.dropped
     )
     return (*kept, *dropped)
+
+
+def serving_dict(serving: Serving) -> dict[str, Any]:
+    """JSON form of the decision whether the domain is served."""
+    return {
+        "kind": serving.kind.value,
+        "served": serving.served,
+        "summary": serving.summary,
+        "reasons": list(serving.reasons),
+        "records": [record_dict(r) for r in serving.records],
+        "ttl": serving.ttl,
+    }
 
 
 def server_dict(server: Server, login: str) -> dict[str, Any]:
@@ -348,13 +423,19 @@ def format_report(report: Report) -> str:
     """The human-readable form printed by ``mail-autoconf check``."""
     served = "served" if report.served else "NOT served"
     alias = f", alias of {report.primary}" if report.primary != report.domain else ""
-    lines = [f"{report.domain} ({served}{alias})", report.verdict]
+    how = f": {report.serving.summary}" if report.served and report.serving else ""
+    lines = [f"{report.domain} ({served}{how}{alias})", report.verdict]
     if report.error:
         lines.append(f"DNS error: {report.error}")
+    if report.serving is not None:
+        lines += ["", "Served or not, and why:"]
+        lines += [f"  {reason}" for reason in report.serving.reasons]
+        decided = _table([_record_row(r) for r in report.serving.records])
+        lines += [f"  decided by: {row.strip()}" for row in decided]
     lines += ["", "Settings (in the order clients are told):"]
-    lines += [_server_line(s) for s in report.servers] or ["  (none)"]
+    lines += _table([_server_row(s) for s in report.servers]) or ["  (none)"]
     lines += ["", "Records seen:"]
-    lines += [_record_line(r) for r in report.records]
+    lines += _table([_record_row(r) for r in report.records])
     if report.dropped:
         lines += ["", "Dropped:"]
         lines += [
@@ -363,25 +444,36 @@ def format_report(report: Report) -> str:
             for d in report.dropped
         ]
     lines += ["", "Findings:"]
-    lines += [_finding_line(f) for f in report.findings] or ["  (none)"]
+    lines += _table([_finding_row(f) for f in report.findings]) or ["  (none)"]
     lines += ["", "OK" if report.ok else "PROBLEMS FOUND"]
     return "\n".join(lines)
 
 
-def _server_line(s: Server) -> str:
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as indented lines, each column as wide as its widest cell and a column empty in
+    every row left out: a DAV URL or a long record name moves its column for every row,
+    never one line."""
+    if not rows:
+        return []
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return [
+        "  " + " ".join(c.ljust(w) for c, w in zip(row, widths, strict=True) if w).rstrip()
+        for row in rows
+    ]
+
+
+def _server_row(s: Server) -> tuple[str, ...]:
     where = s.url if s.protocol in DAV_PROTOCOLS else f"{s.host}:{s.port}"
-    return (
-        f"  {s.protocol.value:<8} {where:<40} {s.security.value:<9} "
-        f"from {s.label} (priority {s.priority}, weight {s.weight})"
-    )
+    origin = f"from {s.label} (priority {s.priority}, weight {s.weight})"
+    return (s.protocol.value, where, s.security.value, origin)
 
 
-def _record_line(r: RRset) -> str:
+def _record_row(r: RRset) -> tuple[str, ...]:
     detail = "; ".join(record_data(r)) or r.error
-    ad = " authenticated" if r.authenticated else ""
-    return f"  {r.name:<40} {r.rdtype:<5} {r.status.value:<8} ttl={r.ttl}{ad} {detail}"
+    ad = "authenticated" if r.authenticated else ""
+    return (r.name, r.rdtype, r.status.value, f"ttl={r.ttl}", ad, detail)
 
 
-def _finding_line(f: Finding) -> str:
+def _finding_row(f: Finding) -> tuple[str, ...]:
     ref = f" [{f.reference}]" if f.reference else ""
-    return f"  {f.severity:<7} {f.code}: {f.message}{ref}"
+    return (f.severity, f"{f.code}: {f.message}{ref}")

@@ -45,7 +45,7 @@ class Schema(enum.StrEnum):
     """Response schemas a client may name in ``AcceptableResponseSchema``.
 
     Compared exactly: namespace names are case-sensitive URIs, and ``http://`` is right
-    even though some old documentation pages print ``https://`` (clients.md section 6.1).
+    even though some old documentation pages print ``https://`` ([MS-OXDSCLI] 2.2.3, 2.2.4).
     """
 
     #: [MS-OXDSCLI] 2.2.4: IMAP/POP3/SMTP settings for Outlook, Thunderbird, eM Client.
@@ -89,8 +89,9 @@ TYPE = {
     Protocol.CALDAV: "CalDAV",
     Protocol.CARDDAV: "CardDAV",
 }
-#: clients.md section 6.4: ``Encryption`` SSL is implicit TLS, TLS is STARTTLS. ``SSL`` stays
-#: on for STARTTLS: Thunderbird and Delta Chat read ``SSL off`` as plaintext.
+#: [MS-OXDSCLI] 2.2.4.1.1.2.10: ``Encryption`` SSL is implicit TLS, TLS is STARTTLS. ``SSL``
+#: stays on for STARTTLS: ``SSL off`` is plaintext to Thunderbird (ExchangeAutoDiscover.sys.mjs)
+#: and Delta Chat (auto_outlook.rs).
 SSL_ENCRYPTION = {
     Security.TLS: ("on", "SSL"),
     Security.STARTTLS: ("on", "TLS"),
@@ -170,7 +171,7 @@ def _text(fields: dict[str, etree._Element], name: str) -> str:
 
 def protocol_blocks(provider: Provider, address: Address | None) -> tuple[ProtocolBlock, ...]:
     """One block per offered service, its preferred server only: incoming protocols in
-    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (clients.md section 6.3).
+    RFC 6186 section 3.4 order, then SMTP, then CalDAV/CardDAV (read by eM Client, sys4/automx#36).
 
     ``LoginName`` is :func:`autoconf.logins.login` for ``address`` ("" without one)."""
     if address is None:

@@ -1,8 +1,9 @@
-"""Autodiscover v2 (JSON), as Outlook 2016+ and the new Outlook ask it (clients.md section 8).
+"""Autodiscover v2 (JSON), as Outlook 2016+ and the new Outlook ask it (unpublished by Microsoft).
 
-v2 only points at other endpoints: it cannot carry IMAP/SMTP settings, so ``AutodiscoverV1``
-is answered with this service's POX URL and ``ActiveSync`` with the configured ActiveSync
-URL. Documents are built with :func:`json.dumps` and never contain request input.
+v2 only points at other endpoints: it cannot carry IMAP/SMTP settings (gromox's
+autodiscover(7)), so ``AutodiscoverV1`` is answered with this service's POX URL and
+``ActiveSync`` with the configured ActiveSync URL. Documents are built with
+:func:`json.dumps` and never contain request input.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Apple configuration profiles (.mobileconfig) for Apple Mail, Calendar and Contacts.
 
-Apple Mail on iOS and macOS reads no autoconfig: the user installs a profile (clients.md
-section 10). Keys: Apple's Device Management reference (TopLevel, CommonPayloadKeys,
+Apple Mail on iOS and macOS reads no autoconfig: the user installs a profile. Keys: Apple's
+Device Management reference (apple/device-management mdm/profiles: TopLevel, CommonPayloadKeys,
 ``com.apple.mail.managed``, ``com.apple.caldav.account``, ``com.apple.carddav.account``).
 Built as a dictionary and serialised by :mod:`plistlib`, so every value is escaped by
-construction (security.md section 7); the profile never holds a password.
+construction (never templated text); the profile never holds a password.
 
 Unlike the Thunderbird document, a profile carries the address itself (there are no
 placeholders), so it is rendered per address and never cached by shared caches.
@@ -209,7 +209,7 @@ def _dav_payload(
         # (current-user-principal), the same URL /.well-known/ redirects to. macOS
         # ignores CardDAVPrincipalURL (apple/device-management com.apple.carddav.account:
         # macOS "n/a") and starts at the host and port, so the DAV host itself has to
-        # answer /.well-known/carddav (README "CalDAV/CardDAV").
+        # answer /.well-known/carddav (docs/admin-guide.md, "CalDAV and CardDAV").
         f"{prefix}PrincipalURL": server.url,
         f"{prefix}UseSSL": use_ssl(server),
         f"{prefix}Username": logins.login(provider, server.username, address),

@@ -19,6 +19,7 @@ from autoconf.web import limits
 from autoconf.web import mobileconfig
 from autoconf.web import routing
 from autoconf.web import thunderbird
+from autoconf.web import tls
 from autoconf.web.state import state_of
 
 
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(mobileconfig.bp)
     app.register_blueprint(dav.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tls.bp)
     if state_of(app).settings.diagnostics.enabled:
         app.register_blueprint(diag.bp)
     errors.init_app(app)

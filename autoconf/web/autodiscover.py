@@ -1,4 +1,4 @@
-"""Outlook POX and ActiveSync Autodiscover views ([MS-OXDSCLI], [MS-ASCMD] 2.2.1.1).
+"""Outlook POX ([MS-OXDSCLI]) and ActiveSync ([MS-ASCMD] 2.2.1.1) Autodiscover views.
 
 ``POST /autodiscover/autodiscover.xml`` in any letter case with the [MS-OXDSCLI] 2.2.3
 request body; ``GET`` on the same path (Delta Chat, Outlook's redirect step) answers the
@@ -37,8 +37,9 @@ from autoconf.web.state import state
 bp = Blueprint(ClientFormat.AUTODISCOVER, __name__)
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.xml"):_file>'
-#: A POX body must say it is XML (SECURITY.md, "Input handling"): Outlook, Thunderbird and
-#: ActiveSync clients send text/xml.
+#: A POX body must say it is XML (docs/security-model.md, "Input handling"): [MS-ASCMD]
+#: 2.2.1.1 "MUST be set to text/xml", and Outlook and Thunderbird
+#: (ExchangeAutoDiscover.sys.mjs) send text/xml.
 XML_TYPES = frozenset({"text/xml", "application/xml"})
 READ_SIZE = 65536
 #: Longer Content-Type values are parsed anew each time, so the memo stays small.
@@ -62,8 +63,8 @@ bp.register_error_handler(RequestError, errors.handler(error_document))
 
 @bp.post(PATH)
 def pox_post(**_segments: str) -> Response:
-    """The MS-OXDSCLI request; ``Authorization`` is never read (no credentials are needed
-    for settings, and none may reach a log)."""
+    """The [MS-OXDSCLI] 2.2.3 request; ``Authorization`` (sent up front) is never read (no
+    credentials are needed for settings, and none may reach a log)."""
     pox = autodiscover.parse_request(read_body())
     asked = describe(
         Asked(format=ClientFormat.AUTODISCOVER, domain=pox.address.domain, address=pox.address)
@@ -151,10 +152,15 @@ def answer(asked: Asked, schema: Schema = Schema.OUTLOOK) -> Response:
     current = state()
     address = asked.address
     primary = current.discoverer.primary(asked.domain)
-    profile = current.settings.domains[primary]
-    # Decided from the configuration alone, before any DNS query or redirect.
-    autodiscover.require_schema(schema, profile.activesync_url, primary)
-    if address and address.domain != primary and profile.alias_login is AliasLogin.PRIMARY:
+    # Decided from the configuration alone (for a hosted domain: its cached decision),
+    # before any other DNS query or redirect.
+    autodiscover.require_schema(schema, current.discoverer.activesync_url(primary), primary)
+    # Only an alias differs from its primary (a hosted domain is its own primary).
+    if (
+        address
+        and asked.domain != primary
+        and current.settings.domains[primary].alias_login is AliasLogin.PRIMARY
+    ):
         target = address.with_domain(primary)
         body = autodiscover.render_redirect(current.templates, schema, address, target)
         return responses.xml(body, responses.PER_USER)

@@ -1,4 +1,4 @@
-"""Autodiscover v2 (JSON) views, in any letter case:
+"""Autodiscover v2 (JSON) views, in any letter case (both forms are seen, mjl-/mox#200):
 
 ``GET /autodiscover/autodiscover.json?Email=<address>&Protocol=<p>`` and
 ``GET /autodiscover/autodiscover.json/v1.0/<address>?Protocol=<p>``. Refusals are

@@ -15,7 +15,7 @@ from autoconf.formats import ClientFormat
 from autoconf.web.asked import Asked
 from autoconf.web.asked import describe
 
-#: Host prefixes clients put in front of the mail domain (clients.md section 0).
+#: Host prefixes clients put before the mail domain (FetchConfig.sys.mjs, [MS-OXDSCLI] 3.1.5.1).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 
 

@@ -1,4 +1,4 @@
-"""The diagnostics page at ``/`` (README "Diagnostics").
+"""The diagnostics page at ``/`` (docs/operations.md, "The diagnostics page").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
 :func:`autoconf.diagnostics.report.cached_report`: the settings clients get, from the
@@ -31,6 +31,7 @@ from autoconf.diagnostics.report import parse_target
 from autoconf.diagnostics.report import record_data
 from autoconf.errors import InvalidAddressError
 from autoconf.errors import RequestError
+from autoconf.errors import UnknownDomainError
 from autoconf.web import asked
 from autoconf.web import errors
 from autoconf.web import responses
@@ -70,7 +71,8 @@ def page() -> Response:
         return page_response(render_page())
     address, domain = parse_target(typed)
     asked.describe(asked.Asked(format=bp.name, domain=domain, address=address))
-    # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404).
+    # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404);
+    # with [hosting], the cached decision, under the budget, as for every client.
     discoverer = state().discoverer
     discoverer.primary(domain)
     slots: threading.BoundedSemaphore = current_app.extensions[SLOTS]
@@ -124,6 +126,7 @@ def render_page(
     report: Report | None = None,
     address: Address | None = None,
     problem: str = "",
+    reasons: tuple[str, ...] = (),
 ) -> str:
     """The whole page; every value is autoescaped by the template environment."""
     current = state()
@@ -131,6 +134,7 @@ def render_page(
         "typed": typed,
         "report": report,
         "problem": problem,
+        "reasons": reasons,
         "documents": (),
         "cache": cache_state(report.primary if report else ""),
         "max_input": MAX_INPUT,
@@ -169,11 +173,15 @@ def error_page(error: RequestError) -> Response:
     typed = request.args.get("address", "").strip()
     typed = typed if len(typed) <= MAX_INPUT else ""
     status = error.error_status_hint
+    reasons = error.reasons if isinstance(error, UnknownDomainError) else ()
     problem = {
         404: "This domain is not served here, so nothing was looked up.",
         400: f"That is neither an e-mail address nor a domain name: {error.detail}.",
     }.get(status, error.public_message)
-    return page_response(render_page(typed=typed, problem=problem), status)
+    if reasons:  # [hosting]: its DNS was looked up, and no condition held
+        problem = "This domain is not served here: it is not listed, and not hosted here."
+    page = render_page(typed=typed, problem=problem, reasons=reasons)
+    return page_response(page, status)
 
 
 bp.register_error_handler(RequestError, errors.handler(error_page))

@@ -18,6 +18,7 @@ from flask import Flask
 from flask import Response
 from flask import request
 
+from autoconf.errors import DecisionBudgetError
 from autoconf.errors import DnsUnavailableError
 from autoconf.errors import RequestError
 from autoconf.web import asked
@@ -31,7 +32,8 @@ Render = Callable[[RequestError], Response]
 
 def plain(error: RequestError) -> Response:
     """The status hint with a short text; a 404 has no body at all (Thunderbird reads a
-    404 as "nothing here" and goes on to its next lookup)."""
+    404 as "nothing here" and goes on to its next lookup, where a 2xx with an error page
+    would win and end them: FetchConfig.sys.mjs)."""
     body = "" if error.error_status_hint == 404 else error.public_message + "\n"
     return responses.text(body, status=error.error_status_hint)
 
@@ -41,11 +43,17 @@ def handler(render: Render) -> Render:
 
     def handle(error: RequestError) -> Response:
         # Every request gets one INFO line (autoconf.request) naming the error; a DNS
-        # outage is worth a warning of its own, a client's mistake only a debug line.
-        level = logging.WARNING if isinstance(error, DnsUnavailableError) else logging.DEBUG
+        # outage is worth a warning of its own, a client's mistake only a debug line, and
+        # so is a refusal by the hosting budget (a flood of strangers must not flood the
+        # log twice).
+        outage = isinstance(error, DnsUnavailableError) and not isinstance(
+            error, DecisionBudgetError
+        )
+        level = logging.WARNING if outage else logging.DEBUG
         asked.note_outcome(type(error).__name__)
         # The endpoint name, never the path or query: the v2 JSON path form carries the
-        # address in the path, query strings carry addresses or (misguidedly) passwords.
+        # address in the path, query strings carry addresses or even passwords
+        # (docs/security-model.md).
         log.log(
             level,
             "%s %s -> %d: %s",

@@ -3,7 +3,7 @@
 Both read what the view described (:mod:`.asked`). The log line has the client format,
 the domain, the outcome, the status, the latency and the cache's answer; the address only
 when ``logging.addresses`` is set; never the query string, the body or credentials
-(SECURITY.md, "What is logged, and what never is").
+(docs/security-model.md, "What is logged, and what never is").
 """
 
 from __future__ import annotations

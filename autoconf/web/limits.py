@@ -1,4 +1,4 @@
-"""Request body cap on every route, before any view runs (SECURITY.md, "Limits").
+"""Request body cap on every route, before any view runs (docs/security-model.md, Limits).
 
 Only the POX POST reads a body; it also counts what it reads, because a chunked body has
 no declared length (``web/autodiscover.read_body``). Every other route never reads one,

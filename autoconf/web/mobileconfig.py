@@ -1,4 +1,4 @@
-"""Apple configuration profile downloads.
+"""Apple configuration profile downloads (``com.apple.mail.managed``, apple/device-management).
 
 There is no standard URL (Apple Mail asks nothing over HTTP); ``/mobileconfig`` and
 ``/email.mobileconfig`` are linked from a help page or opened on the device. The address is
@@ -71,7 +71,7 @@ def _address() -> Address:
 def _download(body: bytes, domain: str) -> Response:
     response = Response(body, content_type=CONTENT_TYPE)
     # The file name is the validated A-label domain only: never the local part, never
-    # anything unvalidated in a header.
+    # anything unvalidated in a header (no header injection).
     response.headers["Content-Disposition"] = f'attachment; filename="{domain}.mobileconfig"'
     # The body carries the address.
     return responses.apply(response, responses.PER_USER)

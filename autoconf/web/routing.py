@@ -1,6 +1,6 @@
 """Case-insensitive URL segments: IIS routes Autodiscover paths in any case, clients rely
-on it (``/Autodiscover/Autodiscover.xml``, ``/AutoDiscover/AutoDiscover.xml``: clients.md
-section 6.2), so ``<ci("autodiscover.xml"):_file>`` matches that word in any letter case.
+on it (Outlook posts ``/Autodiscover/Autodiscover.xml``, rseichter/automx2#8; iOS too,
+mail-in-a-box/mailinabox#452), so ``<ci("autodiscover.xml"):_file>`` matches any letter case.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from flask import current_app
 
 from autoconf.cache import DocumentCache
 from autoconf.config import Settings
+from autoconf.keeper import Keeper
 from autoconf.metrics import Metrics
 from autoconf.service import Discoverer
 
@@ -31,6 +32,8 @@ class State:
     #: Rendered address-independent documents, keyed by (format, provider version).
     documents: DocumentCache
     metrics: Metrics
+    #: Warm start and warm keeping (the settings snapshot); None without a state directory.
+    keeper: Keeper | None = None
 
 
 def state() -> State:

@@ -1,4 +1,4 @@
-"""Thunderbird autoconfig views (Mozilla wiki "Thunderbird:Autoconfiguration").
+"""Thunderbird autoconfig views (the URLs of comm-central's FetchConfig.sys.mjs).
 
 Refusals are a bare status: Thunderbird reads any answer that is not a valid document as
 "nothing here" and goes on to its next lookup (comm-central's FetchConfig.sys.mjs), and an

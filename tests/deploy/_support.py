@@ -199,6 +199,15 @@ def check_metrics_not_exposed(site: Site, upstream: Upstream, marker: str) -> No
     assert upstream.count(marker) == 0
 
 
+def check_tls_ask_not_exposed(site: Site, upstream: Upstream, marker: str) -> None:
+    """/tls-ask (Caddy's on-demand TLS question) is answered 404 by the proxy itself, in
+    any letter case and with a trailing slash, and never reaches the app."""
+    for path in ("/tls-ask", "/TLS-Ask", "/tls-ask/"):
+        status, _, _ = https_request(site, "GET", f"{path}?domain=autoconfig.{marker}.example")
+        assert status == 404, path
+    assert upstream.count(marker) == 0
+
+
 def _post_body(site: Site, size: int, marker: str) -> int:
     """POST ``size`` bytes of XML to the Autodiscover URL; the status."""
     status, _, _ = https_request(

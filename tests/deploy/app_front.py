@@ -1,7 +1,7 @@
 """The real app behind a shipped front end, for the live nginx and Caddy tests.
 
 Real parts throughout: Knot answers DNS, the app runs under gunicorn as deployed
-(deploy/gunicorn.conf.py, one worker, so one settings cache) and the front end runs its
+(the packaged gunicorn settings, one worker, so one settings cache) and the front end runs its
 shipped file. :meth:`Stack.check` compares each answer through the front end with what the
 app itself answers to the very same request line and Host, so an answer served for another
 domain (a cache keyed wrongly) shows up as a wrong body.

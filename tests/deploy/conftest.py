@@ -9,41 +9,21 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests import binaries
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-
-# Which Debian package provides each binary the tests call.
-BINARY_PACKAGES = {
-    "nginx": "nginx",
-    "systemd-analyze": "systemd",
-    "caddy": "caddy",
-}
-
-
-def _listed_apt_packages() -> set[str]:
-    path = REPO / "tests" / "apt-packages.txt"
-    if not path.exists():
-        return set()
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return {line for line in lines if line}
 
 
 def require_binary(name: str) -> str:
     """Return the path of ``name``; skip if missing, or fail in CI when CI is meant to have it."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if found:
-        return found
-    package = BINARY_PACKAGES.get(name)
-    if os.environ.get("CI") == "true" and package in _listed_apt_packages():
-        pytest.fail(f"{name} is missing although CI installs {package} (tests/apt-packages.txt)")
-    pytest.skip(f"{name} not installed (Debian package {package}); install it to run this test")
+    return binaries.require(name)
 
 
 def require_module(name: str) -> object:

@@ -30,6 +30,7 @@ from tests.deploy._support import check_body_under_cap_passes
 from tests.deploy._support import check_metrics_not_exposed
 from tests.deploy._support import check_other_http_redirected
 from tests.deploy._support import check_outlook_http_step
+from tests.deploy._support import check_tls_ask_not_exposed
 from tests.deploy._support import check_unknown_host_on_80_silent
 from tests.deploy._support import check_unknown_sni_rejected
 from tests.deploy._support import http_request
@@ -129,6 +130,11 @@ def test_authorization_not_forwarded(running: CaddySite, upstream: Upstream) -> 
 def test_metrics_not_exposed(running: CaddySite, upstream: Upstream) -> None:
     """/metrics is answered 404 by Caddy itself; Prometheus scrapes gunicorn directly."""
     check_metrics_not_exposed(running, upstream, "caddy-metrics")
+
+
+def test_tls_ask_not_exposed(running: CaddySite, upstream: Upstream) -> None:
+    """/tls-ask is for Caddy's on-demand TLS on loopback: Caddy answers 404 itself."""
+    check_tls_ask_not_exposed(running, upstream, "caddy-tlsask")
 
 
 def test_body_under_16k_is_passed(running: CaddySite, upstream: Upstream) -> None:

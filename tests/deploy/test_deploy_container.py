@@ -108,12 +108,18 @@ def test_runs_as_fixed_non_root_uid_on_high_port(stages: list[list[Instruction]]
 
 
 def test_read_only_friendly(stages: list[list[Instruction]]) -> None:
-    """Run-time writes go to /tmp only: metrics dir under /tmp, no bytecode writes, no VOLUME."""
+    """Run-time writes go to /tmp (metrics dir) and the state directory the runtime mounts
+    (the settings snapshot, issue 17); no bytecode writes, no VOLUME."""
     final = stages[-1]
     env = _env(final)
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    assert env["STATE_DIRECTORY"] == "/var/lib/autoconf"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert _ops(final, "VOLUME") == []
+    # The directory exists, owned by the service user and private to it.
+    run = " ".join(_ops(final, "RUN"))
+    assert "chown 10001:10001 /var/lib/autoconf" in run
+    assert "chmod 0700 /var/lib/autoconf" in run
 
 
 def test_oci_labels(stages: list[list[Instruction]]) -> None:
@@ -290,6 +296,14 @@ def test_compose_hardening(service: dict[str, Any]) -> None:
     assert int(service["user"].split(":")[0]) >= 1000
     assert service["mem_limit"]
     assert "ports" not in service  # reached through the proxy's network only
+
+
+def test_compose_state_directory_is_a_volume(service: dict[str, Any]) -> None:
+    """$STATE_DIRECTORY (the settings snapshot) is on a named volume, so it outlives the
+    container while the root filesystem stays read-only."""
+    target = service["environment"]["STATE_DIRECTORY"]
+    mounts = [volume.split(":") for volume in service["volumes"]]
+    assert any(mount[1] == target and not mount[0].startswith((".", "/")) for mount in mounts)
 
 
 def test_compose_mounts_config_read_only(service: dict[str, Any]) -> None:

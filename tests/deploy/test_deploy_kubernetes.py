@@ -118,7 +118,8 @@ def test_resources_replicas_and_scaling(resources: dict[str, dict[str, Any]]) ->
 def test_writable_dirs_are_emptydirs_and_config_is_mounted(
     resources: dict[str, dict[str, Any]],
 ) -> None:
-    """/tmp and the metrics dir are emptyDirs; the ConfigMap is mounted read-only."""
+    """/tmp, the metrics dir and the state dir are emptyDirs; the ConfigMap is mounted
+    read-only."""
     pod = resources["Deployment"]["spec"]["template"]["spec"]
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: mount for mount in _container(resources)["volumeMounts"]}
@@ -126,6 +127,8 @@ def test_writable_dirs_are_emptydirs_and_config_is_mounted(
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
     metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"]
     assert "emptyDir" in volumes[mounts[metrics_dir]["name"]]
+    # The settings snapshot survives container restarts within the pod (issue 17).
+    assert "emptyDir" in volumes[mounts[env["STATE_DIRECTORY"]]["name"]]
     config = mounts["/etc/autoconf"]
     assert config["readOnly"] is True
     assert (

@@ -31,6 +31,7 @@ from tests.deploy._support import check_body_under_cap_passes
 from tests.deploy._support import check_metrics_not_exposed
 from tests.deploy._support import check_other_http_redirected
 from tests.deploy._support import check_outlook_http_step
+from tests.deploy._support import check_tls_ask_not_exposed
 from tests.deploy._support import check_unknown_host_on_80_silent
 from tests.deploy._support import check_unknown_sni_rejected
 from tests.deploy._support import http_request
@@ -149,6 +150,11 @@ def test_authorization_and_cookie_not_forwarded(running: Site, upstream: Upstrea
 def test_metrics_not_exposed(running: Site, upstream: Upstream) -> None:
     """/metrics is answered 404 by nginx itself; Prometheus scrapes gunicorn directly."""
     check_metrics_not_exposed(running, upstream, "metrics-edge")
+
+
+def test_tls_ask_not_exposed(running: Site, upstream: Upstream) -> None:
+    """/tls-ask is for Caddy's on-demand TLS on loopback: nginx answers 404 itself."""
+    check_tls_ask_not_exposed(running, upstream, "tlsask-edge")
 
 
 def test_forwarded_headers_set_by_proxy(running: Site, upstream: Upstream) -> None:

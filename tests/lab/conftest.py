@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.lab import mailservers
 from tests.lab.lab import Lab
+from tests.lab.mailservers import MailServers
 from tests.lab.netns import NamespaceUnavailableError
 from tests.lab.variants import ALIAS_ADDRESS
 from tests.lab.variants import VARIANTS
@@ -68,6 +70,15 @@ def fixture_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab.close()
 
 
+@pytest.fixture(name="mail", scope="session")
+def fixture_mail(lab: Lab) -> Iterator[MailServers]:
+    """Dovecot, Postfix and Radicale behind the lab's names, for the session."""
+    require_packages(mailservers.missing_tools())
+    servers = mailservers.start(lab)
+    yield servers
+    mailservers.stop(lab, servers)
+
+
 def _executable(name: str) -> str | None:
     """``name`` next to this Python (a venv's bin) or on PATH."""
     beside = Path(sys.executable).parent / name
@@ -94,10 +105,30 @@ def fixture_thunderbird(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> d
     return _probe(lab, "thunderbird", str(workdir), str(lab.ca_pem), *addresses)
 
 
+@pytest.fixture(name="thunderbird_accounts", scope="session")
+def fixture_thunderbird_accounts(
+    lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Thunderbird's account setup for every served variant (one Thunderbird run, its own
+    profile): found, verified, created, inbox fetched. Each inbox holds one message first
+    (:func:`seed_inbox`), so fetching it has something to show."""
+    require({"thunderbird": "thunderbird", "certutil": "libnss3-tools"})
+    workdir = tmp_path_factory.mktemp("thunderbird-accounts")
+    addresses = [v.address for v in VARIANTS if v.served]
+    for address in addresses:
+        mailservers.seed_inbox(mail, address, f"Welcome {address}")
+    return _probe(
+        lab, "thunderbird", "--accounts", str(workdir), str(lab.ca_pem), mailservers.PASSWORD,
+        *addresses,
+    )  # fmt: skip
+
+
 @pytest.fixture(name="deltachat", scope="session")
-def fixture_deltachat(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def fixture_deltachat(
+    lab: Lab, mail: MailServers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """What Delta Chat configured for every variant's address and the alias address (one
-    RPC server)."""
+    RPC server), and the message each configured account sent to itself."""
     server = _executable("deltachat-rpc-server")
     require_packages(
         ["deltachat-rpc-server"] * (server is None)
@@ -107,6 +138,13 @@ def fixture_deltachat(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dic
     workdir = tmp_path_factory.mktemp("deltachat")
     addresses = [*(v.address for v in VARIANTS), ALIAS_ADDRESS]
     return _probe(lab, "deltachat", server, str(workdir), *addresses)
+
+
+@pytest.fixture(name="dav_client", scope="session")
+def fixture_dav_client(lab: Lab, mail: MailServers) -> dict[str, Any]:
+    """What the ``caldav`` library did for alice@dav.lab.test, from the bare address."""
+    require_packages(["caldav"] * (find_spec("caldav") is None))
+    return _probe(lab, "dav", str(lab.ca_pem), "alice@dav.lab.test", mailservers.PASSWORD)
 
 
 #: client -> (version, {domain: what it chose}), printed at the end of the run.
@@ -132,7 +170,7 @@ def _short(chosen: object) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Each real client, its version and what it chose per variant (README's lab table)."""
+    """Each real client, its version and what it chose per variant (tests/lab/README.md)."""
     if not _REPORT:
         return
     terminalreporter.section("real-client lab: what each client chose")

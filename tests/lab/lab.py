@@ -26,6 +26,8 @@ from pathlib import Path
 import trustme
 
 from autoconf.server import command
+from tests.lab.hosted import hosted_host_names
+from tests.lab.hosted import with_hosting
 from tests.lab.netns import Namespace
 from tests.lab.variants import ALIAS
 from tests.lab.variants import VARIANTS
@@ -83,7 +85,7 @@ server:
     do-ip6: no
     # Knot listens on loopback too.
     do-not-query-localhost: no
-    # .test is a built-in empty local zone (RFC 6761) until told otherwise (dns.md 6.2).
+    # .test is a built-in empty local zone (RFC 6761 6.2) until told otherwise (unbound.conf(5)).
     local-zone: "test." nodefault
     trust-anchor: "{anchor}"
 {stubs}
@@ -108,6 +110,8 @@ http {{
     uwsgi_temp_path {run}/uwsgi;
     scgi_temp_path {run}/scgi;
     include {vhost};
+    # Server blocks the lab adds later (the DAV host, tests/lab/mailservers.py).
+    include {vhosts}/*.conf;
 }}
 """
 
@@ -125,9 +129,10 @@ class Response:
 
 def host_names() -> list[str]:
     """Every HTTP name of the lab: ``autoconfig.``/``autodiscover.`` of each variant and
-    of the alias domain."""
+    of the alias domain, and the hosted variant's names."""
     domains = [*(v.domain for v in VARIANTS), ALIAS]
-    return [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
+    ours = [f"{prefix}.{d}" for d in domains for prefix in ("autoconfig", "autodiscover")]
+    return ours + hosted_host_names()
 
 
 def vhost_for_lab(text: str, *, cert: Path, key: Path, logs: Path) -> str:
@@ -170,6 +175,9 @@ class Lab:
         self.run_dir.mkdir()
         self.ca = trustme.CA(organization_name="autoconf lab CA")
         self.ca_pem = workdir / "ca.pem"
+        #: Extra nginx server blocks (see :meth:`reload_nginx`).
+        self.vhosts = workdir / "vhosts"
+        self.vhosts.mkdir()
         self.ca.cert_pem.write_to_path(str(self.ca_pem))
         self._curl_count = 0
 
@@ -237,7 +245,7 @@ class Lab:
 
     def _start_gunicorn(self) -> None:
         config = self.workdir / "autoconf.toml"
-        config.write_text(to_toml(lab_config()))
+        config.write_text(to_toml(with_hosting(lab_config())))
         env = {
             "AUTOCONF_CONFIG": str(config),
             "AUTOCONF_BIND": UPSTREAM,
@@ -261,13 +269,21 @@ class Lab:
         vhost = self.workdir / "autoconf.conf"
         vhost.write_text(vhost_for_lab(VHOST.read_text(), cert=chain, key=key, logs=self.run_dir))
         config = self.workdir / "nginx.conf"
-        config.write_text(NGINX_CONF.format(run=self.run_dir, vhost=vhost))
+        config.write_text(NGINX_CONF.format(run=self.run_dir, vhost=vhost, vhosts=self.vhosts))
         check = self.ns.run("nginx", "-t", "-c", str(config), "-e", str(self.run_dir / "t.log"))
         assert check.returncode == 0, check.stderr
         log = self.run_dir / "nginx.out"
         self.ns.spawn(["nginx", "-c", str(config), "-e", str(self.run_dir / "nginx.err")], log)
         url = f"https://autoconfig.{VARIANTS[0].domain}/healthz"
         self._wait("nginx", lambda: self._curl_status(url) == "200", log)
+
+    def reload_nginx(self) -> None:
+        """Make nginx read :attr:`vhosts` again (after a test added a server block)."""
+        config = str(self.workdir / "nginx.conf")
+        check = self.ns.run("nginx", "-t", "-c", config, "-e", str(self.run_dir / "t.log"))
+        assert check.returncode == 0, check.stderr
+        done = self.ns.run("nginx", "-s", "reload", "-c", config, "-e", "/dev/null")
+        assert done.returncode == 0, done.stderr
 
     def _curl_status(self, url: str) -> str:
         done = self.ns.run(

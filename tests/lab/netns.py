@@ -1,4 +1,4 @@
-"""A private network namespace for the lab: only ``lo``, no route out (dns.md section 6.3).
+"""A private network namespace for the lab: only ``lo``, no route out (ip-netns(8)).
 
 ``ip netns exec`` bind-mounts every file in ``/etc/netns/<name>/`` over the same name in
 ``/etc``, so processes started through :meth:`Namespace.command` see the lab's
@@ -70,10 +70,13 @@ class Namespace:
         env: Mapping[str, str] | None = None,
         check: bool = False,
         cwd: Path | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` inside the namespace to completion; output captured as text."""
+        """Run ``argv`` inside the namespace to completion (``input`` on its stdin); output
+        captured as text."""
         return subprocess.run(
             self.command(*argv),
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

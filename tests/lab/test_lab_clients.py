@@ -36,7 +36,7 @@ def _imap_smtp(variant: Variant) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
 
 
 def _automatic(servers: tuple[tuple[Endpoint, ...], ...]) -> tuple[tuple[Endpoint, ...], ...]:
-    """Delta Chat reads POX ``SSL on`` as "Automatic" (clients.md 4.2) and tries each server
+    """Delta Chat reads POX ``SSL on`` as "Automatic" (auto_outlook.rs) and tries each server
     with implicit TLS, then STARTTLS, on the port we gave."""
     return tuple(
         tuple(replace(e, security=s) for e in group for s in ("tls", "starttls"))

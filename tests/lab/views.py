@@ -15,7 +15,7 @@ from tests.lab.variants import Endpoint
 
 Servers = tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]
 
-#: config-v1.1 ``socketType`` values (clients.md section 1.4).
+#: config-v1.1 ``socketType`` values, exact and case-sensitive (readFromXML.sys.mjs).
 _XML_SOCKET = {"SSL": "tls", "STARTTLS": "starttls", "plain": "plain"}
 #: Thunderbird's ``nsMsgSocketType``: 0 plain, 2 alwaysSTARTTLS, 3 SSL.
 _TB_SOCKET = {0: "plain", 2: "starttls", 3: "tls"}
@@ -85,7 +85,7 @@ def from_msmtp(text: str) -> Endpoint:
     )
 
 
-#: ``(SSL, Encryption)`` of a POX Protocol block (clients.md section 6.4).
+#: ``(SSL, Encryption)`` of a POX Protocol block ([MS-OXDSCLI] 2.2.4.1.1.2.10).
 _POX_SECURITY = {("on", "SSL"): "tls", ("on", "TLS"): "starttls", ("off", ""): "plain"}
 _POX_NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -142,3 +143,32 @@ def test_test_extra_installs_every_part() -> None:
     assert extras["test"] == ["mail-autoconf[unit,browser,oracle,lab]"]
     assert {"unit", "browser", "oracle", "lab"} <= extras.keys()
     assert "ensure_venv test" in (ROOT / "dev").read_text()
+
+
+#: Files that name the container image's version. A Containerfile label can only come from
+#: a build argument, and a compose or Kubernetes image reference is a literal, so none of
+#: them can read the package's version: they are bumped with ``autoconf.__version__``.
+IMAGE_VERSION_FILES = (
+    "deploy/Containerfile",
+    "deploy/compose.yaml",
+    "deploy/kubernetes/deployment.yaml",
+    "deploy/README.md",
+)
+_IMAGE_TAG = re.compile(r"\bautoconf:(\d[\w.+-]*)")
+_LABEL_VERSION = re.compile(r"^ARG VERSION=(\S+)$", re.MULTILINE)
+
+
+def test_image_tags_and_label_are_the_package_version() -> None:
+    """Every ``autoconf:<tag>`` in the deploy files and the Containerfile's version label
+    default say ``autoconf.__version__``: a release cannot ship an image labelled with the
+    previous version."""
+    import autoconf
+
+    found: dict[str, list[str]] = {}
+    for name in IMAGE_VERSION_FILES:
+        text = (ROOT / name).read_text()
+        found[name] = _IMAGE_TAG.findall(text) + _LABEL_VERSION.findall(text)
+        assert found[name], f"{name} names no image version"
+    assert {name: set(tags) for name, tags in found.items()} == {
+        name: {autoconf.__version__} for name in IMAGE_VERSION_FILES
+    }

@@ -23,6 +23,10 @@ from autoconf.diagnostics.livecheck import Fetcher
 from autoconf.diagnostics.livecheck import Outcome
 from autoconf.diagnostics.livecheck import check_live
 from autoconf.diagnostics.livecheck import format_outcomes
+from autoconf.diagnostics.probe import ProbeOptions
+from autoconf.diagnostics.probe import format_probes
+from autoconf.diagnostics.probe import probe_servers
+from autoconf.diagnostics.probe import probes_as_list
 from autoconf.diagnostics.report import Report
 from autoconf.diagnostics.report import build_report
 from autoconf.diagnostics.report import format_report
@@ -32,10 +36,6 @@ from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
 from autoconf.model import RecordSource
 from autoconf.names import is_context_path
-from autoconf.probe import ProbeOptions
-from autoconf.probe import format_probes
-from autoconf.probe import probe_servers
-from autoconf.probe import probes_as_list
 from autoconf.server import BIND
 from autoconf.server import THREADS
 from autoconf.server import WORKERS

@@ -21,6 +21,7 @@ PURE = [
     "autoconf.diagnostics.livecheck",
     "autoconf.diagnostics.clientread",
     "autoconf.diagnostics.report",
+    "autoconf.diagnostics.probe",
     "autoconf.errors",
     "autoconf.safexml",
     "autoconf.cache",

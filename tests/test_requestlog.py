@@ -211,3 +211,24 @@ def test_domain_is_the_domain_asked_about(
     (line,) = request_lines(caplog)
     assert response.status_code == 200
     assert (line["domain"], line["outcome"]) == ("weights-alias.test", "ok")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "outcome", "domain"),
+    [
+        ("autoconfig.example.test", 200, "ok", "example.test"),
+        ("autodiscover.unknown.test", 404, "UnknownDomainError", "unknown.test"),
+    ],
+)
+def test_tls_ask_is_logged_with_the_mail_domain(
+    caplog: pytest.LogCaptureFixture, name: str, status: int, outcome: str, domain: str
+) -> None:
+    """/tls-ask (Caddy's question) describes itself like a client format: its line names
+    the mail domain of the certificate name asked about, and no answer may be stored."""
+    client = make_app().test_client()
+    with caplog.at_level(logging.INFO, logger="autoconf.request"):
+        response = client.get("/tls-ask", query_string={"domain": name})
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"
+    (line,) = request_lines(caplog)
+    assert (line["format"], line["domain"], line["outcome"]) == ("tls_ask", domain, outcome)

@@ -151,10 +151,11 @@ def answer(asked: Asked, schema: Schema = Schema.OUTLOOK) -> Response:
     """
     current = state()
     address = asked.address
-    primary = current.discoverer.primary(asked.domain)
+    route = current.discoverer.route(asked.domain)
+    primary = route.primary
     # Decided from the configuration alone (for a hosted domain: its cached decision),
     # before any other DNS query or redirect.
-    autodiscover.require_schema(schema, current.discoverer.activesync_url(primary), primary)
+    autodiscover.require_schema(schema, route.activesync_url, primary)
     # Only an alias differs from its primary (a hosted domain is its own primary).
     if (
         address
@@ -164,7 +165,7 @@ def answer(asked: Asked, schema: Schema = Schema.OUTLOOK) -> Response:
         target = address.with_domain(primary)
         body = autodiscover.render_redirect(current.templates, schema, address, target)
         return responses.xml(body, responses.PER_USER)
-    served = current.discoverer.served(primary)
+    served = current.discoverer.settings_of(route)
     # The provider's part is rendered once per settings version, schema and kind (per
     # user or not) and kept with the rendered documents; only the address is filled in.
     skeleton = current.documents.built(

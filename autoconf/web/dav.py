@@ -50,8 +50,9 @@ def well_known(service: str) -> Response:
     """
     asked = describe(Asked(format=ClientFormat.DAV, domain=host_domain())).domain
     current = state()
-    domain = current.discoverer.primary(asked)
-    served = current.discoverer.served(domain, mail=False)
+    route = current.discoverer.route(asked)
+    domain = route.primary
+    served = current.discoverer.settings_of(route, mail=False)
     provider = served.provider
     servers = provider.of(SERVICES[service])
     if not servers:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
+#: The one version source (the distribution reads it). The container image's tag and label
+#: in deploy/ are literals that cannot read it: bump them with it (a test holds them equal).
 __version__ = "0.1.0"
 __all__ = ["__version__", "create_app"]
 

@@ -7,14 +7,12 @@ import os
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from flask import Flask
 
-from autoconf import requestlog
+from autoconf import web
 from autoconf.cache import WARM_EVENTS
 from autoconf.cache import Clock
 from autoconf.cache import DocumentCache
@@ -29,25 +27,11 @@ from autoconf.snapshot import state_directory
 from autoconf.sources import dnssec_warning
 from autoconf.sources import make_source
 from autoconf.templating import make_environment
-from autoconf.templating import templates_dir
+from autoconf.web import asked
+from autoconf.web.state import EXTENSION
+from autoconf.web.state import State
 
 log = logging.getLogger(__name__)
-
-EXTENSION = "autoconf"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class State:
-    """Everything a request needs, built once per application."""
-
-    settings: Settings
-    discoverer: Discoverer
-    templates: jinja2.Environment
-    #: Rendered address-independent documents, keyed by (format, provider version).
-    documents: DocumentCache
-    metrics: Metrics
-    #: Warm start and warm keeping (the settings snapshot); None without a state directory.
-    keeper: Keeper | None = None
 
 
 def create_app(
@@ -68,7 +52,8 @@ def create_app(
     :class:`~autoconf.keeper.Keeper` thread keeps it warm (docs/operations.md, "Caching").
     """
     settings = _settings(config)
-    app = Flask("autoconf", template_folder=str(templates_dir()))
+    # Flask renders no template: every one goes through templating.make_environment().
+    app = Flask("autoconf")
     app.config["MAX_CONTENT_LENGTH"] = settings.http.max_body_bytes
     # Werkzeug's form parser limits as well; nothing here reads forms, but be strict.
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.http.max_body_bytes
@@ -82,7 +67,6 @@ def create_app(
         source,
         clock=clock or time.monotonic,
         observer=_cache_observer(metrics),
-        on_domain=requestlog.note_domain,
         on_decision=metrics.decision,
     )
     keeper = _keeper(discoverer, metrics)
@@ -94,8 +78,6 @@ def create_app(
         metrics=metrics,
         keeper=keeper,
     )
-    from autoconf import web
-
     web.init_app(app)
     log.info("serving %d domain(s) from %s", len(settings.domains), settings.source)
     return app
@@ -122,7 +104,7 @@ def _cache_observer(metrics: Metrics) -> Callable[[str], None]:
             metrics.warm_event(event)
             return
         metrics.cache_event(event)
-        requestlog.note_cache(event)
+        asked.note_cache(event)
 
     return observe
 

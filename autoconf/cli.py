@@ -18,24 +18,24 @@ from autoconf.address import parse_domain
 from autoconf.config import ENV_CONFIG
 from autoconf.config import Settings
 from autoconf.config import load_settings
+from autoconf.diagnostics.livecheck import Agreement
+from autoconf.diagnostics.livecheck import Fetcher
+from autoconf.diagnostics.livecheck import Outcome
+from autoconf.diagnostics.livecheck import check_live
+from autoconf.diagnostics.livecheck import format_outcomes
+from autoconf.diagnostics.probe import ProbeOptions
+from autoconf.diagnostics.probe import format_probes
+from autoconf.diagnostics.probe import probe_servers
+from autoconf.diagnostics.probe import probes_as_list
+from autoconf.diagnostics.report import Report
+from autoconf.diagnostics.report import build_report
+from autoconf.diagnostics.report import format_report
+from autoconf.diagnostics.report import parse_target
 from autoconf.discovery import SERVICES
 from autoconf.errors import ConfigError
 from autoconf.errors import InvalidAddressError
-from autoconf.livecheck import Agreement
-from autoconf.livecheck import Fetcher
-from autoconf.livecheck import Outcome
-from autoconf.livecheck import check_live
-from autoconf.livecheck import format_outcomes
 from autoconf.model import RecordSource
 from autoconf.names import is_context_path
-from autoconf.probe import ProbeOptions
-from autoconf.probe import format_probes
-from autoconf.probe import probe_servers
-from autoconf.probe import probes_as_list
-from autoconf.report import Report
-from autoconf.report import build_report
-from autoconf.report import format_report
-from autoconf.report import parse_target
 from autoconf.server import BIND
 from autoconf.server import THREADS
 from autoconf.server import WORKERS
@@ -157,8 +157,9 @@ def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option(
     "--only",
     multiple=True,
-    help="With --url: check only these probes or formats (thunderbird, pox, mobilesync, "
-    "v2, or a probe key); repeatable.",
+    help="With --url: check only these formats (thunderbird, autodiscover, "
+    "autodiscover_json) or probes (thunderbird, thunderbird-well-known, pox, pox-get, "
+    "mobilesync, v2); repeatable.",
 )
 @config_option
 def check(

@@ -1,9 +1,28 @@
 """The one exception tree of autoconf.
 
-Every error a request can meet is an :class:`AutoconfError` carrying the HTTP status it maps
-to and the MS-OXDSCLI / MS-ASCMD error code used when it has to be told to an Autodiscover
-client. ``autoconf.web.errors`` turns them into responses in one place; nothing else catches
-them to build responses.
+::
+
+    AutoconfError               anything autoconf raises on purpose
+    ├── ConfigError             start-up: the configuration is invalid (never in a request)
+    ├── SnapshotError           the settings snapshot on disk is unusable (ignored, warned)
+    └── RequestError            a request cannot get settings; told to the client
+        ├── BadRequestError             400  malformed request
+        │   ├── InvalidAddressError
+        │   ├── UntrustedHostError
+        │   ├── PayloadTooLargeError    413
+        │   └── InvalidProtocolError
+        ├── SchemaNotAvailableError     200  POX: the asked schema is not offered
+        ├── NotServedError              404  nothing to answer for the domain
+        │   ├── UnknownDomainError
+        │   └── NoSettingsError
+        └── DnsUnavailableError         503  DNS failed, nothing stale to serve
+            └── DecisionBudgetError          hosting: cold decisions budget spent
+
+A request error carries a status hint, as h11's ``error_status_hint``: the HTTP status an
+answer in any format starts from. How it is told is the format's business: each client
+format registers its own error answer (``autoconf/web/``), and the format module holds its
+protocol's codes (``autoconf.formats.autodiscover.error_code``, ``autoconf.formats
+.autodiscover_json.ERROR_CODES``).
 """
 
 from __future__ import annotations
@@ -12,10 +31,6 @@ from __future__ import annotations
 class AutoconfError(Exception):
     """Base of everything autoconf raises on purpose."""
 
-    #: HTTP status of the answer for this error.
-    http_status: int = 500
-    #: Autodiscover ErrorCode ([MS-OXDSCLI] 2.2.4.1.1.3.2): 603 = internal error.
-    pox_code: int = 603
     #: Short public text; never contains input echoed back.
     public_message: str = "Internal error"
 
@@ -33,11 +48,17 @@ class SnapshotError(AutoconfError):
     is ignored with one warning, never a reason to stop or to answer a client."""
 
 
-class BadRequestError(AutoconfError):
-    """The request is malformed (maps to POX ErrorCode 600 "Invalid Request")."""
+class RequestError(AutoconfError):
+    """What a request can meet on its way to an answer; each format tells it its own way."""
 
-    http_status = 400
-    pox_code = 600
+    #: The HTTP status of the answer unless the client's format says otherwise.
+    error_status_hint: int = 500
+
+
+class BadRequestError(RequestError):
+    """The request is malformed (POX ErrorCode 600 "Invalid Request")."""
+
+    error_status_hint = 400
     public_message = "Invalid Request"
 
 
@@ -48,7 +69,8 @@ class InvalidAddressError(BadRequestError):
 
 
 class UntrustedHostError(BadRequestError):
-    """The Host header names no host this service answers for (docs/security-model.md)."""
+    """The Host header names no host this service answers for (docs/security-model.md,
+    "Input handling")."""
 
     public_message = "Unknown host"
 
@@ -56,7 +78,7 @@ class UntrustedHostError(BadRequestError):
 class PayloadTooLargeError(BadRequestError):
     """The request body exceeds the configured cap."""
 
-    http_status = 413
+    error_status_hint = 413
 
 
 class InvalidProtocolError(BadRequestError):
@@ -71,33 +93,31 @@ class InvalidProtocolError(BadRequestError):
     )
 
 
-class SchemaNotAvailableError(AutoconfError):
+class SchemaNotAvailableError(RequestError):
     """The client asked for a response schema we cannot serve for this domain.
 
-    [MS-OXDSCLI] 2.2.4.1.1.3.2 ErrorCode 601: "The requested configuration type is not
-    available"; answered with HTTP 200 because the Error element is the answer.
+    An error although its status is 200: it is a refusal, told the way the Autodiscover
+    protocol tells refusals, as an Error document with ErrorCode 601 ([MS-OXDSCLI]
+    2.2.4.1.1.3.2: "The requested configuration type is not available"; [MS-ASCMD]
+    2.2.3.64). The Error element is the answer, so the HTTP status is 200; raised, it stops
+    the request before any DNS query or redirect, the one Error renderer writes it, and
+    the request log names it as the outcome.
     """
 
-    http_status = 200
-    pox_code = 601
+    error_status_hint = 200
     public_message = "Provider is not available for the requested schema"
 
 
-class NotServedError(AutoconfError):
+class NotServedError(RequestError):
     """Nothing to answer: the domain is not served, or it offers no usable servers.
 
     Unknown domains and domains without usable records get the same answer so the service
-    reveals nothing beyond what the domain's public DNS already says.
-
-    POX code 601 ([MS-OXDSCLI] 2.2.4.1.1.3.2: "unable to provide configuration information
-    of the requested type"): 600 would claim the XML was malformed, and 500/501/602 speak
-    about the address, which a per-domain answer must not (no enumeration). HTTP 404, not
-    200: a 404 makes Outlook, Delta Chat and exchangelib go on to their next candidate URL
+    reveals nothing beyond what the domain's public DNS already says. HTTP 404, not 200: a
+    404 makes Outlook, Delta Chat and exchangelib go on to their next candidate URL
     (another server may know the domain), and Thunderbird treats 404 and Error alike.
     """
 
-    http_status = 404
-    pox_code = 601
+    error_status_hint = 404
     public_message = "No configuration for this domain"
 
 
@@ -114,14 +134,13 @@ class NoSettingsError(NotServedError):
     """The domain is served but its DNS offers no usable incoming or outgoing server."""
 
 
-class DnsUnavailableError(AutoconfError):
+class DnsUnavailableError(RequestError):
     """DNS failed (SERVFAIL, timeout) and no earlier answer is available.
 
     Never confused with "absent": absence is a negative answer, this is no answer at all.
     """
 
-    http_status = 503
-    pox_code = 603
+    error_status_hint = 503
     public_message = "DNS temporarily unavailable"
 
     def __init__(self, detail: str = "", *, retry_after: int = 30) -> None:

@@ -52,6 +52,24 @@ class Lookup:
     provider: Provider
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """Where a served domain's answers come from, known before its settings are read: a
+    view that must decide something first (the POX schema and alias redirect, the DAV
+    redirect) routes the domain, then asks :meth:`Discoverer.settings_of`."""
+
+    #: The served primary: the domain itself, the listed domain it aliases, or itself when
+    #: hosted (a hosted domain is never an alias).
+    primary: str
+    #: The primary's ActiveSync URL ("" when it has none): configuration for a listed
+    #: domain, the decided settings' for a hosted one.
+    activesync_url: str
+    #: A hosted domain's settings: deciding that it is served read them already (one entry
+    #: of the decision cache holds both), so the request looks it up once. None for a
+    #: listed domain, whose settings the settings cache gives when they are asked for.
+    hosted: Served | None = None
+
+
 #: The second reason of a hosted decision read back from the settings snapshot.
 SNAPSHOT_REASON = "read back from the settings snapshot, which keeps only the record that decided"
 
@@ -135,6 +153,13 @@ class Explained:
     derived: Provider | None
 
 
+def _usable(served: Served, *, mail: bool) -> Served:
+    if mail and not served.provider.usable:
+        domain = served.provider.domain
+        raise NoSettingsError(f"{domain} has no usable incoming/outgoing server")
+    return served
+
+
 class Discoverer:
     """Answers "is this domain served, and with which settings?"."""
 
@@ -145,13 +170,10 @@ class Discoverer:
         *,
         clock: Clock = time.monotonic,
         observer: Observer | None = None,
-        on_domain: Callable[[str], None] | None = None,
         on_decision: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
-        #: Told every domain asked for, served or not (the web layer's request log).
-        self._on_domain = on_domain
         #: Told the outcome of every cold hosting decision (a metrics layer).
         self._on_decision = on_decision
         # One numbering for both caches: documents rendered from either share a cache.
@@ -197,8 +219,6 @@ class Discoverer:
 
     def _listed(self, domain: str) -> str | None:
         """The listed primary of ``domain`` (itself or the domain it aliases), or None."""
-        if self._on_domain is not None:
-            self._on_domain(domain)
         return self._primaries.get(domain)
 
     def primary(self, domain: str) -> str:
@@ -207,15 +227,27 @@ class Discoverer:
 
         :raises UnknownDomainError: when the domain is not served. Without ``[hosting]``
             this check comes before any DNS query, so strangers cannot make the service
-            query names of their choosing (docs/security-model.md); with it, the cached decision.
+            query names of their choosing (docs/security-model.md); with it, the cached
+            decision.
         :raises DnsUnavailableError: the decision could not be made (or the budget of cold
             decisions is spent: :class:`DecisionBudgetError`).
         """
+        return self.route(domain).primary
+
+    def route(self, domain: str) -> Route:
+        """:meth:`primary`, with the ActiveSync URL and, for a hosted domain, the settings
+        its decision holds (for :meth:`settings_of`).
+
+        :raises UnknownDomainError: when the domain is not served (see :meth:`primary`).
+        :raises DnsUnavailableError: the decision could not be made.
+        """
         primary = self._listed(domain)
         if primary is not None:
-            return primary
-        self._hosted(domain)
-        return domain
+            activesync_url = self.settings.domains[primary].activesync_url
+            return Route(primary=primary, activesync_url=activesync_url)
+        hosted = self._hosted(domain)
+        activesync_url = hosted.provider.activesync_url
+        return Route(primary=domain, activesync_url=activesync_url, hosted=hosted)
 
     def decision(self, domain: str) -> Decision:
         """Why ``domain`` is served or not: listed and unlooked-up names without DNS, any
@@ -234,13 +266,6 @@ class Discoverer:
         if problem:
             return hosting.not_listed(domain, f"never looked up: {problem}")
         return self._hosted_entry(domain)[1].decision
-
-    def activesync_url(self, primary: str) -> str:
-        """The ActiveSync URL of a served primary domain ("" when it has none)."""
-        profile = self.settings.domains.get(primary)
-        if profile is not None:
-            return profile.activesync_url
-        return self._hosted(primary).provider.activesync_url
 
     def lookup(self, domain: str, profile: DomainProfile | None = None) -> Lookup:
         """Ask the source and derive, uncached. ``profile`` defaults to the configured one.
@@ -265,10 +290,18 @@ class Discoverer:
         """
         primary = self._listed(domain)
         served = self._hosted(domain) if primary is None else self._settings(primary)
-        if mail and not served.provider.usable:
-            domain = served.provider.domain
-            raise NoSettingsError(f"{domain} has no usable incoming/outgoing server")
-        return served
+        return _usable(served, mail=mail)
+
+    def settings_of(self, route: Route, *, mail: bool = True) -> Served:
+        """:meth:`served` for a routed domain: a hosted domain's are the settings its route
+        read (the decision cache is looked at once per request, and counted once), a listed
+        domain's come from the settings cache now.
+
+        :raises NoSettingsError: as :meth:`served`.
+        :raises DnsUnavailableError: as :meth:`served`.
+        """
+        served = route.hosted or self._settings(route.primary)
+        return _usable(served, mail=mail)
 
     def provider(self, domain: str) -> Provider:
         """:meth:`served` without the cache bookkeeping."""

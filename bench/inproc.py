@@ -4,7 +4,7 @@ Run by ``bench/run.py`` in a fresh interpreter per case (autoconf's venv, or aut
 so it imports nothing from autoconf. Prints one JSON object: per-request microseconds.
 
     python bench/inproc.py MODULE:ATTR PATH [--method POST --body FILE] [--count N]
-        [--cold START] [--seed FILE]
+        [--cold START] [--seed FILE] [--warm-up N]
 
 ``PATH`` may contain ``{n}``: with ``--cold START`` every request fills in a new number
 (a domain never asked before), which measures a cold answer including its DNS lookup.
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--cold", type=int, default=-1)
     parser.add_argument("--seed", type=Path, help="automx2: JSON to POST to /initdb/ first")
+    parser.add_argument("--warm-up", type=int, default=500, help="requests before measuring")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     module, _, attr = args.app.partition(":")
@@ -55,7 +56,7 @@ def main() -> None:
 
     cold = args.cold >= 0
     start = args.cold if cold else 0
-    for n in range(start, start + (20 if cold else 500)):  # warm-up (imports, pools)
+    for n in range(start, start + (20 if cold else args.warm_up)):  # imports, pools
         one(n)
     start += 20 if cold else 0
     timings = sorted(one(start + i if cold else 0) for i in range(args.count))

@@ -45,7 +45,8 @@ def check_pox(data: bytes) -> None:
     try:
         request = autodiscover.parse_request(data)
     except AutoconfError as error:
-        if error.http_status >= 500 or error.pox_code not in CLIENT_CODES:
+        code = autodiscover.error_code(error)
+        if error.error_status_hint >= 500 or code not in CLIENT_CODES:
             raise InvariantError(f"{type(error).__name__} for client input") from error
         return
     if request.address is None:

@@ -1,5 +1,5 @@
 """Small scripted IMAP, POP3, submission and HTTP servers on loopback, healthy or broken
-on purpose, for the probe's tests (``check --probe``, autoconf/probe.py).
+on purpose, for the probe's tests (``check --probe``, autoconf/diagnostics/probe.py).
 
 Each speaks just enough of its protocol for a client that stops before authenticating,
 with TLS from a trustme CA (the right name, another name, or expired). The real servers

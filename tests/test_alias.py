@@ -14,9 +14,9 @@ from lxml import etree
 from autoconf import create_app
 from autoconf.address import Address
 from autoconf.address import parse_address
-from autoconf.clientread import Answer
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_pox_thunderbird
 from tests.knot import Knot
 from tests.pox import POX_PATH
 from tests.pox import XML

@@ -660,3 +660,16 @@ def test_read_capped_counts_what_it_reads(size: int, refused: bool) -> None:
             read_capped(stream, 16384)
     else:
         assert read_capped(stream, 16384) == b"x" * size
+
+
+def test_body_shorter_than_declared_is_a_client_error(client: FlaskClient) -> None:
+    """A body that stops before its declared length (the client went away) is refused
+    with 400, never read as the XML it was cut from, never a 5xx."""
+    body = outlook_body(ALICE)
+    response = client.post(
+        POX_PATH,
+        data=body[:50],
+        content_type=XML,
+        environ_overrides={"CONTENT_LENGTH": str(len(body))},
+    )
+    assert response.status_code == 400

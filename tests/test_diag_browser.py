@@ -23,8 +23,8 @@ try:
 except ImportError:  # the browser fixture reports it: a skip, or a failure in CI
     webdriver = None
 
-from autoconf.documents import FORMATS
-from autoconf.documents import NOT_AVAILABLE
+from autoconf.diagnostics.documents import DOCUMENTS
+from autoconf.diagnostics.documents import NOT_AVAILABLE
 from tests import binaries
 from tests.conftest import config
 from tests.knot import Knot
@@ -149,7 +149,7 @@ def test_admin_diagnoses_an_address(browser: Any, service: Server) -> None:
     assert "<Server>mail.example.test</Server>" in pox and "<LoginName>alice@example.test" in pox
     v2 = browser.find_element(By.CSS_SELECTOR, "#doc-v2 pre").text
     assert "https://autodiscover.example.test/autodiscover/autodiscover.xml" in v2
-    for fmt in FORMATS:
+    for fmt in DOCUMENTS:
         article = browser.find_element(By.ID, f"doc-{fmt.key}").text
         assert (NOT_AVAILABLE in article) is (fmt.render is None)
     wide = screenshot(browser, "diag-wide.png", 1400)

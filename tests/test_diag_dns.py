@@ -20,14 +20,14 @@ from flask import Flask
 from lxml import html
 
 from autoconf import create_app
-from autoconf.app import EXTENSION
-from autoconf.checks import LINT_LABELS
-from autoconf.checks import PAGE_TARGET_CHECKS
 from autoconf.cli import main
+from autoconf.diagnostics.checks import LINT_LABELS
+from autoconf.diagnostics.checks import PAGE_TARGET_CHECKS
 from autoconf.discovery import questions
 from autoconf.web.diag import BUSY
 from autoconf.web.diag import MAX_CONCURRENT_VIEWS
 from autoconf.web.diag import SLOTS
+from autoconf.web.state import EXTENSION
 from tests.conftest import DOMAINS
 from tests.conftest import config
 from tests.knot import Knot

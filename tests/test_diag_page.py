@@ -9,15 +9,16 @@ from lxml import html
 
 from autoconf import create_app
 from autoconf.address import Address
-from autoconf.app import EXTENSION
-from autoconf.documents import FORMATS
-from autoconf.documents import NOT_AVAILABLE
-from autoconf.documents import ClientFormat
-from autoconf.documents import Inputs
-from autoconf.documents import Shown
-from autoconf.documents import show
-from autoconf.report import build_report
+from autoconf.diagnostics.documents import DOCUMENTS
+from autoconf.diagnostics.documents import NOT_AVAILABLE
+from autoconf.diagnostics.documents import ClientDocument
+from autoconf.diagnostics.documents import Inputs
+from autoconf.diagnostics.documents import Shown
+from autoconf.diagnostics.documents import show
+from autoconf.diagnostics.report import build_report
+from autoconf.formats import ClientFormat
 from autoconf.web.diag import MAX_INPUT
+from autoconf.web.state import EXTENSION
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 from tests.doubles import FakeClock
@@ -86,7 +87,7 @@ def test_every_format_has_its_card(client: FlaskClient) -> None:
     """Each format of the registry has a card with the rendered document, or a note saying
     it is not in this build; the profile card is the unsigned property list."""
     _, doc, _ = page(client, "alice@example.test")
-    for fmt in FORMATS:
+    for fmt in DOCUMENTS:
         card = doc.xpath(f"//article[@id='doc-{fmt.key}']")[0]
         assert bool(card.xpath(".//pre")) is (fmt.render is not None), fmt.key
     profile = doc.xpath("//article[@id='doc-profile']//pre")[0].text_content()
@@ -103,8 +104,14 @@ def test_format_without_renderer_is_not_faked(app: Flask) -> None:
         provider=provider,
         address=Address(local_part="alice", domain="example.test"),
     )
-    pending = ClientFormat(key="future", title="Future format", readers="", request="")
-    assert show(pending, inputs) == Shown(format=pending, note=NOT_AVAILABLE)
+    pending = ClientDocument(
+        key="future",
+        format=ClientFormat.THUNDERBIRD,
+        title="Future format",
+        readers="",
+        request="",
+    )
+    assert show(pending, inputs) == Shown(document=pending, note=NOT_AVAILABLE)
 
 
 def test_refusals_show_the_error_document(client: FlaskClient) -> None:

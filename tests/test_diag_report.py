@@ -7,13 +7,13 @@ import pytest
 from flask import Flask
 from lxml import html
 
-from autoconf.app import EXTENSION
+from autoconf.diagnostics.report import public_reason
 from autoconf.model import Provider
 from autoconf.model import RRset
 from autoconf.model import Status
-from autoconf.report import public_reason
 from autoconf.service import Kept
 from autoconf.service import KeptLoads
+from autoconf.web.state import EXTENSION
 
 
 @pytest.mark.parametrize(

@@ -26,14 +26,14 @@ from werkzeug.test import TestResponse
 from autoconf import create_app
 from autoconf import hosting
 from autoconf.address import parse_address
-from autoconf.app import EXTENSION
 from autoconf.cli import main
-from autoconf.clientread import Answer
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_mobilesync
-from autoconf.clientread import read_pox_thunderbird
-from autoconf.clientread import read_v2
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_mobilesync
+from autoconf.diagnostics.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import read_v2
 from autoconf.discovery import questions
+from autoconf.web.state import EXTENSION
 from tests.doubles import FakeClock
 from tests.knot import Knot
 from tests.pox import POX_PATH
@@ -577,6 +577,48 @@ def test_metrics_count_decisions_by_outcome(hosted_app: Flask, client: FlaskClie
     }
     assert counts == {"mx": 1.0, "srv": 1.0, "cname": 1.0, "not-served": 1.0}
     assert "customers.test" not in text
+
+
+def cache_events(app: Flask) -> dict[str, float]:
+    """``autoconf_cache_events_total`` by event (request outcomes of both caches)."""
+    text = app.extensions[EXTENSION].metrics.exposition().decode()
+    return {
+        line.split('event="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("autoconf_cache_events_total{")
+    }
+
+
+@pytest.mark.parametrize(
+    "domain", ["mx-only.customers.test", "own-srv.customers.test", "cname.customers.test", PROVIDER]
+)
+def test_a_warm_request_reads_its_settings_once(hosted_app: Flask, domain: str) -> None:
+    """Every client format looks a warm domain's settings up once per request, hosted or
+    listed: one hit each in ``autoconf_cache_events_total`` (request outcomes). The POX
+    schema and alias checks and the DAV redirect route the domain first; for a hosted
+    domain that reads its decision, whose settings the answer then uses (it looked the
+    decision cache up two or three times, each counted as a hit)."""
+    client = hosted_app.test_client()
+    formats = [e for e in every_format(f"alice@{domain}", page=False) if "/tls-ask" not in e[1]]
+
+    def send(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> int:
+        return client.open(
+            url,
+            method=method,
+            data=body,
+            content_type=XML if body else None,
+            headers={"Host": f"autoconfig.{PROVIDER}", **headers},
+        ).status_code
+
+    for entry in formats:  # warm: decided and loaded
+        send(*entry)
+    for method, url, body, headers in formats:
+        before = cache_events(hosted_app)
+        status = send(method, url, body, headers)
+        assert status in (200, 307), (url, status)
+        after = cache_events(hosted_app)
+        moved = {event: after[event] - before.get(event, 0.0) for event in after}
+        assert {e: n for e, n in moved.items() if n} == {"hit": 1.0}, (method, url)
 
 
 # --- explained: check and check --json ---------------------------------------------------

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from autoconf import create_app
-from autoconf.app import EXTENSION
-from autoconf.web.common import DOMAIN_HEADER
-from autoconf.web.common import xml_response
+from autoconf.web import responses
+from autoconf.web.responses import DOMAIN_HEADER
+from autoconf.web.state import EXTENSION
 from tests.conftest import config
 from tests.doubles import FakeClock
 from tests.knot import Knot
@@ -176,7 +176,7 @@ def test_answers_without_max_age_are_private(app: Flask) -> None:
     """The helper's contract for answers that echo the address: private, never stored,
     no validator even when the client sends If-None-Match."""
     with app.test_request_context(headers={"If-None-Match": "*"}):
-        response = xml_response(b"<x/>", etag='"abc"')
+        response = responses.xml(b"<x/>", responses.PER_USER, etag='"abc"')
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-store"
     assert "ETag" not in response.headers

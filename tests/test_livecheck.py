@@ -15,15 +15,15 @@ from click.testing import CliRunner
 
 from autoconf.address import Address
 from autoconf.cli import main
-from autoconf.clientread import Answer
-from autoconf.clientread import Reading
-from autoconf.clientread import Seen
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_pox_deltachat
-from autoconf.clientread import read_pox_thunderbird
-from autoconf.clientread import read_v2
-from autoconf.documents import FORMATS
-from autoconf.livecheck import PROBES
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import Reading
+from autoconf.diagnostics.clientread import Seen
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_pox_deltachat
+from autoconf.diagnostics.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import read_v2
+from autoconf.diagnostics.documents import DOCUMENTS
+from autoconf.diagnostics.livecheck import PROBES
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 from tests.knot import Knot
@@ -171,7 +171,7 @@ def test_v2_reading(answer: Answer, reading: Reading) -> None:
 
 def test_probe_formats_exist() -> None:
     """Every probe checks a format the documents registry knows (one list of formats)."""
-    assert {p.format for p in PROBES} <= {f.key for f in FORMATS}
+    assert {p.format for p in PROBES} <= {d.format for d in DOCUMENTS}
     assert Seen(protocol="imap", host="h", port=1, security="tls").username == ""
 
 
@@ -187,7 +187,8 @@ def run_check(*args: str) -> tuple[int, dict[str, Any]]:
 
 def rendered_formats() -> list[str]:
     """`--only` arguments for every format this build renders (more light up as they land)."""
-    return [arg for f in FORMATS if f.render is not None for arg in ("--only", f.key)]
+    formats = dict.fromkeys(d.format for d in DOCUMENTS if d.render is not None)
+    return [arg for f in formats for arg in ("--only", f)]
 
 
 def test_check_url_agrees_with_our_own_server(running_knot: Knot, tmp_path: Path) -> None:
@@ -203,7 +204,13 @@ def test_check_url_agrees_with_our_own_server(running_knot: Knot, tmp_path: Path
         )  # fmt: skip
     assert report["ok"] is True and code == 0, report["live"]
     assert {row["key"] for row in report["live"]} >= {"thunderbird", "thunderbird-well-known"}
-    assert {row["format"] for row in report["live"]} == set(rendered_formats()[1::2]) - {"profile"}
+    assert {row["format"] for row in report["live"]} == set(rendered_formats()[1::2]) - {
+        "mobileconfig"
+    }
+    # Every document the page renders (but the profile, which no client fetches by
+    # itself) is probed under its own key.
+    rendered = {d.key for d in DOCUMENTS if d.render is not None} - {"profile"}
+    assert rendered <= {row["key"] for row in report["live"]}
     assert {row["status"] for row in report["live"]} == {"agree"}
     assert report["dns"]["servers"][0]["host"] == "mail.example.test"
 

@@ -15,8 +15,8 @@ from hypothesis import example
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoconf.checks import extra_findings
 from autoconf.config import settings_from_mapping
+from autoconf.diagnostics.checks import extra_findings
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.discovery import derive

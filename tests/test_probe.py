@@ -1,5 +1,5 @@
-"""``check --probe`` (autoconf/probe.py) against scripted servers on loopback: healthy ones
-pass, and each deliberate fault is named by its own finding.
+"""``check --probe`` (autoconf/diagnostics/probe.py) against scripted servers on loopback:
+healthy ones pass, and each deliberate fault is named by its own finding.
 
 Names resolve through the real Knot (``mail.example.test A 127.0.0.1``) like every other
 lookup; certificates come from a trustme CA. The probe against the real Dovecot, Postfix
@@ -23,16 +23,16 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from autoconf.cli import main
+from autoconf.diagnostics.probe import MAX_LINE
+from autoconf.diagnostics.probe import ProbeOptions
+from autoconf.diagnostics.probe import ServerProbe
+from autoconf.diagnostics.probe import probe_server
 from autoconf.dns_source import LiveSource
 from autoconf.model import Authentication
 from autoconf.model import Protocol
 from autoconf.model import Security
 from autoconf.model import Server
 from autoconf.model import Username
-from autoconf.probe import MAX_LINE
-from autoconf.probe import ProbeOptions
-from autoconf.probe import ServerProbe
-from autoconf.probe import probe_server
 from tests.conftest import ZONE_FILE
 from tests.conftest import config
 from tests.knot import Knot
@@ -467,7 +467,7 @@ def test_the_app_never_loads_the_probe() -> None:
         "import sys; from autoconf import create_app; from tests.conftest import config, "
         "ZONE_FILE; app = create_app(config(zone_files=[str(ZONE_FILE)])); "
         "app.test_client().get('/?address=alice@example.test'); "
-        "print('autoconf.probe' in sys.modules)"
+        "print('autoconf.diagnostics.probe' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

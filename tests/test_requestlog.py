@@ -143,3 +143,92 @@ def test_json_lines_are_json(capsys: pytest.CaptureFixture[str]) -> None:
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     (request,) = [line for line in lines if line["logger"] == "autoconf.request"]
     assert request["pid"] == os.getpid() and request["status"] == 200
+
+
+def alias_app(**logging_keys: Any) -> Flask:
+    """The test domains, weights.example.test with an alias that logs in as itself."""
+    data = config(zone_files=[str(ZONE_FILE)])
+    data["domains"] = {
+        **data["domains"],
+        "weights.example.test": {"aliases": ["weights-alias.test"], "alias_login": "address"},
+    }
+    return create_app({**data, "logging": logging_keys} if logging_keys else data)
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt"),
+    [
+        ("/mail/config-v1.1.xml?emailaddress=carol@example.test", "thunderbird"),
+        ("/autodiscover/autodiscover.xml?Email=carol@example.test", "autodiscover"),
+        (
+            "/autodiscover/autodiscover.json?Email=carol@example.test&Protocol=ActiveSync",
+            "autodiscover_json",
+        ),
+        (
+            "/autodiscover/autodiscover.json/v1.0/carol@example.test?Protocol=ActiveSync",
+            "autodiscover_json",
+        ),
+        ("/mobileconfig?emailaddress=carol@example.test", "mobileconfig"),
+        ("/email.mobileconfig?email=carol@example.test", "mobileconfig"),
+        ("/?address=carol@example.test", "diag"),
+    ],
+)
+def test_every_form_of_address_is_logged_when_configured(
+    caplog: pytest.LogCaptureFixture, path: str, fmt: str
+) -> None:
+    """logging.addresses = true logs the address whatever form the request names it in
+    (the Apple profile and the v2 path form were missed: issue 14 item 4)."""
+    client = make_app(addresses=True).test_client()
+    with caplog.at_level(logging.INFO, logger="autoconf.request"):
+        response = client.get(path)
+    (line,) = request_lines(caplog)
+    assert response.status_code == 200
+    assert (line["format"], line["domain"], line["outcome"]) == (fmt, "example.test", "ok")
+    assert line["address"] == "carol@example.test"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body"),
+    [
+        ("GET", "/mail/config-v1.1.xml?emailaddress=a@weights-alias.test", {}, None),
+        ("POST", POX_PATH, {}, outlook_body("a@weights-alias.test")),
+        ("GET", POX_PATH, {"Host": "autodiscover.weights-alias.test"}, None),
+        ("GET", "/mobileconfig?emailaddress=a@weights-alias.test", {}, None),
+    ],
+)
+def test_domain_is_the_domain_asked_about(
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> None:
+    """An alias domain is logged as asked, not as the primary it is answered from (a POX
+    request noted the domain twice, the primary last)."""
+    client = alias_app().test_client()
+    with caplog.at_level(logging.INFO, logger="autoconf.request"):
+        response = client.open(path, method=method, headers=headers, data=body, content_type=XML)
+    (line,) = request_lines(caplog)
+    assert response.status_code == 200
+    assert (line["domain"], line["outcome"]) == ("weights-alias.test", "ok")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "outcome", "domain"),
+    [
+        ("autoconfig.example.test", 200, "ok", "example.test"),
+        ("autodiscover.unknown.test", 404, "UnknownDomainError", "unknown.test"),
+    ],
+)
+def test_tls_ask_is_logged_with_the_mail_domain(
+    caplog: pytest.LogCaptureFixture, name: str, status: int, outcome: str, domain: str
+) -> None:
+    """/tls-ask (Caddy's question) describes itself like a client format: its line names
+    the mail domain of the certificate name asked about, and no answer may be stored."""
+    client = make_app().test_client()
+    with caplog.at_level(logging.INFO, logger="autoconf.request"):
+        response = client.get("/tls-ask", query_string={"domain": name})
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"
+    (line,) = request_lines(caplog)
+    assert (line["format"], line["domain"], line["outcome"]) == ("tls_ask", domain, outcome)

@@ -1,10 +1,10 @@
 """Outlook POX Autodiscover ([MS-OXDSCLI]) and ActiveSync Autodiscover ([MS-ASCMD] 2.2.1.1).
 
-Parses the request body with one hardened lxml parser into a small :class:`PoxRequest` and
-renders the three answers from autoescaped templates: settings (outlook 2006a or mobilesync
-2006), address redirects and Error documents. A settings answer is rendered once per provider
-as a :class:`Skeleton` and only the escaped per-user values are filled in per request.
-Imports neither Flask nor dnspython.
+Parses the request body with the hardened parser (:mod:`autoconf.safexml`) into a small
+:class:`PoxRequest` and renders the three answers from autoescaped templates: settings
+(outlook 2006a or mobilesync 2006), address redirects and Error documents. A settings
+answer is rendered once per provider as a :class:`Skeleton` and only the escaped per-user
+values are filled in per request. Imports neither Flask nor dnspython.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -26,13 +25,16 @@ from markupsafe import escape
 from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
-from autoconf.errors import AutoconfError
 from autoconf.errors import BadRequestError
+from autoconf.errors import DnsUnavailableError
+from autoconf.errors import NotServedError
+from autoconf.errors import RequestError
 from autoconf.errors import SchemaNotAvailableError
 from autoconf.model import Protocol
 from autoconf.model import Provider
 from autoconf.model import Security
 from autoconf.model import Server
+from autoconf.safexml import parse_xml
 
 OUTLOOK_TEMPLATE = "autodiscover-outlook.xml"
 MOBILESYNC_TEMPLATE = "autodiscover-mobilesync.xml"
@@ -52,11 +54,15 @@ class Schema(enum.StrEnum):
     MOBILESYNC = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 
 
+#: Schema by its exact URI (a dict lookup: calling the enum costs several calls).
+_SCHEMAS = {schema.value: schema for schema in Schema}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoxRequest:
-    """What an Autodiscover request asks: for whom (None for a bodiless GET), in which schema."""
+    """What an Autodiscover request body asks: for whom, in which schema."""
 
-    address: Address | None
+    address: Address
     schema: Schema
 
 
@@ -92,47 +98,19 @@ SSL_ENCRYPTION = {
     Security.PLAIN: ("off", "None"),
 }
 MAIL = (Protocol.IMAP, Protocol.POP3)
-SkeletonSource = Callable[["Schema", bool], "Skeleton"]
-"""Supplies the skeleton for (schema, per user), e.g. from a cache of rendered documents."""
 DAV = (Protocol.CALDAV, Protocol.CARDDAV)
 
-
-_parsers = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    """This thread's hardened parser: lxml parsers are not thread-safe, but one per thread
-    can be reused, which saves building one per request."""
-    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        _parsers.parser = parser
-    return parser
-
-
-def parse_xml(body: bytes) -> etree._Element:
-    """Parse an untrusted XML body or raise :class:`BadRequestError` (docs/security-model.md).
-
-    No DTD loading, no entity resolution, no network, libxml2's depth and size limits on.
-    A DOCTYPE is refused even though it would be inert: with entities left unresolved
-    ``u@&d;`` silently reads ``u@``.
-    """
-    try:
-        root = etree.fromstring(body, _parser())
-    except etree.LxmlError as exc:
-        raise BadRequestError(f"malformed XML: {type(exc).__name__}") from None
-    docinfo = root.getroottree().docinfo
-    # libxml2 records every DOCTYPE form (bare, SYSTEM, internal subset) as internalDTD.
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise BadRequestError("DOCTYPE not allowed")
-    return root
+#: ``ErrorCode`` per request error ([MS-OXDSCLI] 2.2.4.1.1.3.2), most specific class
+#: first; anything else is 603 (internal error). 600 "Invalid Request" for a malformed
+#: request. 601 "configuration type not available" both for a schema not offered and for a
+#: domain without settings: 600 would claim the XML was malformed, and 500/501/602 speak
+#: about the address, which a per-domain answer must not (no enumeration).
+ERROR_CODES: tuple[tuple[type[RequestError], int], ...] = (
+    (BadRequestError, 600),
+    (SchemaNotAvailableError, 601),
+    (NotServedError, 601),
+    (DnsUnavailableError, 603),
+)
 
 
 def parse_request(body: bytes) -> PoxRequest:
@@ -145,29 +123,45 @@ def parse_request(body: bytes) -> PoxRequest:
     :raises SchemaNotAvailableError: a schema this service never serves (601).
     """
     root = parse_xml(body)
-    request = root.find("{*}Request")
-    if etree.QName(root).localname != "Autodiscover" or request is None:
+    request = _children(root).get("Request")
+    if _local_name(root) != "Autodiscover" or request is None:
         raise BadRequestError("not an Autodiscover request")
+    fields = _children(request)
     # [MS-OXDSCLI] 3.2.5: a LegacyDN takes precedence over EMailAddress; it names an
     # Exchange mailbox, which this service cannot look up, so it cannot be honoured.
-    if request.find("{*}LegacyDN") is not None:
+    if "LegacyDN" in fields:
         raise BadRequestError("LegacyDN requests are not served")
-    address = _text(request, "EMailAddress")
+    address = _text(fields, "EMailAddress")
     if not address:
         raise BadRequestError("no EMailAddress")
     parsed = parse_address(address)
-    schema = _text(request, "AcceptableResponseSchema")
+    schema = _text(fields, "AcceptableResponseSchema")
     if not schema:
         raise BadRequestError("no AcceptableResponseSchema")
-    try:
-        return PoxRequest(address=parsed, schema=Schema(schema))
-    except ValueError:
-        raise SchemaNotAvailableError("unknown AcceptableResponseSchema") from None
+    known = _SCHEMAS.get(schema)
+    if known is None:
+        raise SchemaNotAvailableError("unknown AcceptableResponseSchema")
+    return PoxRequest(address=parsed, schema=known)
 
 
-def _text(parent: etree._Element, name: str) -> str:
-    """Trimmed text of the first child ``name`` in any namespace; "" when absent."""
-    element = parent.find("{*}" + name)
+def _local_name(element: etree._Element) -> str:
+    """The tag without its namespace (``{uri}name`` -> ``name``)."""
+    return str(element.tag).rpartition("}")[2]
+
+
+def _children(parent: etree._Element) -> dict[str, etree._Element]:
+    """The first child element of each local name, whatever its namespace (what
+    ``find("{*}name")`` finds, in one pass and without ElementPath)."""
+    found: dict[str, etree._Element] = {}
+    for child in parent:
+        if isinstance(child.tag, str):  # not an entity reference
+            found.setdefault(_local_name(child), child)
+    return found
+
+
+def _text(fields: dict[str, etree._Element], name: str) -> str:
+    """Trimmed text of the child ``name`` (see :func:`_children`); "" when absent."""
+    element = fields.get(name)
     if element is None:
         return ""
     if len(element):
@@ -216,6 +210,10 @@ class Slot(enum.Enum):
 #: value into ``&lt;``, so ``<@`` in a rendered document can only come from these markers.
 _MARKERS = {slot: Markup(f"<@{slot.value}@>") for slot in Slot}
 _MARKER = re.compile("<@(" + "|".join(slot.value for slot in Slot) + ")@>")
+#: The field names of the slots in a :class:`Skeleton`'s template.
+_ADDRESS, _LOCAL_PART, _DOMAIN = (
+    slot.value for slot in (Slot.ADDRESS, Slot.LOCAL_PART, Slot.DOMAIN)
+)
 #: The slot each login placeholder (its name, as ``logins.PLACEHOLDER`` captures it) becomes.
 _PLACEHOLDER_SLOTS = {
     "EMAILADDRESS": Slot.ADDRESS,
@@ -244,27 +242,38 @@ class Skeleton:
     inserts the address (escaping by construction, as the template would).
     """
 
-    parts: tuple[str | Slot, ...]
+    #: The document in :meth:`str.format` syntax: a ``{address}``, ``{local_part}`` or
+    #: ``{domain}`` field per slot, the document's own braces doubled.
+    template: str
 
     @classmethod
     def of(cls, text: str) -> Skeleton:
-        """Split a document rendered with the markers into text and slots."""
-        pieces = _MARKER.split(text)
-        # re.split alternates text and captured slot names: text at even indexes.
-        return cls(tuple(p if i % 2 == 0 else Slot(p) for i, p in enumerate(pieces)))
+        """Turn a document rendered with the markers into a template with fields."""
+        escaped = text.replace("{", "{{").replace("}", "}}")
+        return cls(_MARKER.sub(lambda marker: "{" + marker[1] + "}", escaped))
 
     def fill(self, address: Address | None) -> bytes:
         """The document for ``address`` (a skeleton made without one has no slots)."""
         if address is None:
-            values = {}
-        else:
-            values = {
-                Slot.ADDRESS: escape(str(address)),
-                Slot.LOCAL_PART: escape(address.local_part),
-                Slot.DOMAIN: escape(address.domain),
+            return self.template.format_map({}).encode("utf-8")
+        return self.template.format_map(
+            {
+                _ADDRESS: escape(str(address)),
+                _LOCAL_PART: escape(address.local_part),
+                _DOMAIN: escape(address.domain),
             }
-        text = "".join(values[p] if isinstance(p, Slot) else p for p in self.parts)
-        return text.encode("utf-8")
+        ).encode("utf-8")
+
+
+def require_schema(schema: Schema, activesync_url: str, domain: str) -> None:
+    """The one ActiveSync decision: mobilesync is answered only for a domain with an
+    ActiveSync server (``activesync_url`` from its configuration).
+
+    :raises SchemaNotAvailableError: mobilesync without one: [MS-ASCMD] 2.2.3.64 ErrorCode
+        601, never an invented URL or an answer in another schema.
+    """
+    if schema is Schema.MOBILESYNC and not activesync_url:
+        raise SchemaNotAvailableError(f"no ActiveSync server for {domain}")
 
 
 def skeleton(
@@ -273,8 +282,8 @@ def skeleton(
     """The settings answer in ``schema`` with slots for the user (``per_user``), else the
     domain-only answer of a bodiless GET (no per-user elements, no slots).
 
-    :raises SchemaNotAvailableError: mobilesync for a domain without ActiveSync: [MS-ASCMD]
-        2.2.3.64 ErrorCode 601, never an invented URL or an answer in another schema.
+    :raises SchemaNotAvailableError: mobilesync for a domain without ActiveSync
+        (:func:`require_schema`), or without an address (mobilesync is per user only).
     """
     address = _MARKERS[Slot.ADDRESS] if per_user else ""
     if schema is Schema.OUTLOOK:
@@ -289,8 +298,9 @@ def skeleton(
             redirect="",
         )
         return Skeleton.of(text)
-    if not per_user or not provider.activesync_url:
-        raise SchemaNotAvailableError(f"no ActiveSync server for {provider.domain}")
+    require_schema(schema, provider.activesync_url, provider.domain)
+    if not per_user:
+        raise SchemaNotAvailableError("mobilesync answers name the user")
     text = env.get_template(MOBILESYNC_TEMPLATE).render(
         address=address, url=provider.activesync_url, redirect=""
     )
@@ -298,25 +308,14 @@ def skeleton(
 
 
 def render(
-    env: jinja2.Environment,
-    schema: Schema,
-    provider: Provider,
-    address: Address | None,
-    skeletons: SkeletonSource | None = None,
+    env: jinja2.Environment, schema: Schema, provider: Provider, address: Address | None
 ) -> bytes:
-    """The settings answer in ``schema``; mobilesync needs an address and an ActiveSync URL.
-
-    ``skeletons`` may supply the provider's skeleton from a cache (it is called with the
-    schema and whether the answer is per user, and builds it with :func:`skeleton`).
+    """The settings answer in ``schema``, rendered and filled at once (the web view keeps
+    the :func:`skeleton` in its document cache and fills it per request instead).
 
     :raises SchemaNotAvailableError: see :func:`skeleton`.
     """
-    per_user = address is not None
-    if skeletons is None:
-        found = skeleton(env, schema, provider, per_user=per_user)
-    else:
-        found = skeletons(schema, per_user)
-    return found.fill(address)
+    return skeleton(env, schema, provider, per_user=address is not None).fill(address)
 
 
 def render_redirect(
@@ -336,8 +335,13 @@ def render_redirect(
     return text.encode("utf-8")
 
 
+def error_code(error: RequestError) -> int:
+    """The Autodiscover ``ErrorCode`` that tells ``error`` (:data:`ERROR_CODES`)."""
+    return next((code for kind, code in ERROR_CODES if isinstance(error, kind)), 603)
+
+
 def render_error(
-    env: jinja2.Environment, error: AutoconfError, *, now: datetime | None = None
+    env: jinja2.Environment, error: RequestError, *, now: datetime | None = None
 ) -> bytes:
     """The Error document ([MS-OXDSCLI] 2.2.4.1.1.3) for any schema.
 
@@ -349,7 +353,7 @@ def render_error(
     text = env.get_template(ERROR_TEMPLATE).render(
         time=moment.strftime("%H:%M:%S.%f"),
         id=secrets.randbits(32),
-        code=error.pox_code,
+        code=error_code(error),
         message=error.public_message,
     )
     return text.encode("utf-8")

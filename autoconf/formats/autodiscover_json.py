@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 import json
 
-from autoconf.errors import AutoconfError
 from autoconf.errors import BadRequestError
 from autoconf.errors import DnsUnavailableError
 from autoconf.errors import InvalidProtocolError
 from autoconf.errors import NotServedError
+from autoconf.errors import RequestError
 from autoconf.model import Provider
 
 #: Where Outlook's POX request goes when nothing better is known: ``autodiscover.<domain>``.
@@ -35,7 +35,7 @@ _BY_LOWER = {p.value.lower(): p for p in V2Protocol}
 
 #: ``ErrorCode`` strings, most specific class first. Only InvalidProtocol is documented by
 #: Microsoft; the others follow its naming style.
-ERROR_CODES: tuple[tuple[type[AutoconfError], str], ...] = (
+ERROR_CODES: tuple[tuple[type[RequestError], str], ...] = (
     (InvalidProtocolError, "InvalidProtocol"),
     (BadRequestError, "InvalidRequest"),
     (NotServedError, "NotFound"),
@@ -76,7 +76,7 @@ def render(protocol: V2Protocol, provider: Provider, *, pox_host: str = "") -> b
     return json.dumps({"Protocol": protocol.value, "Url": url}).encode("utf-8")
 
 
-def render_error(error: AutoconfError) -> bytes:
+def render_error(error: RequestError) -> bytes:
     """``{"ErrorCode": ..., "ErrorMessage": ...}`` with the error's fixed public message."""
     code = next((c for kind, c in ERROR_CODES if isinstance(error, kind)), "InternalError")
     return json.dumps({"ErrorCode": code, "ErrorMessage": error.public_message}).encode("utf-8")

@@ -1,9 +1,12 @@
-"""The HTTP shell: blueprints per client format, one error mapping."""
+"""The HTTP shell: one blueprint per client format, each answering its own errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask
 
+from autoconf.web import asked
 from autoconf.web import autodiscover
 from autoconf.web import autodiscover_json
 from autoconf.web import dav
@@ -17,7 +20,7 @@ from autoconf.web import mobileconfig
 from autoconf.web import routing
 from autoconf.web import thunderbird
 from autoconf.web import tls
-from autoconf.web.common import state
+from autoconf.web.state import state_of
 
 
 def init_app(app: Flask) -> None:
@@ -31,12 +34,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(dav.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(tls.bp)
-    with app.app_context():
-        diagnostics = state().settings.diagnostics.enabled
-    if diagnostics:
+    if state_of(app).settings.diagnostics.enabled:
         app.register_blueprint(diag.bp)
-        errors.RENDERERS[diag.bp.name] = diag.error_page
     errors.init_app(app)
-    instrument.init_app(app)
-    hosts.init_app(app)
-    limits.init_app(app)
+    app.before_request(_admission(app))
+    app.after_request(instrument.finish)
+
+
+def _admission(app: Flask) -> Callable[[], None]:
+    """The one hook before every view: the request is timed from here, then refused when
+    its Host is not served here or its declared body is over the cap."""
+    check_host = hosts.checker(app)
+    limit = state_of(app).settings.http.max_body_bytes
+
+    def admit() -> None:
+        asked.begin()
+        check_host()
+        limits.check(limit)
+
+    return admit

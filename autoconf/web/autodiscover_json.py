@@ -1,7 +1,8 @@
 """Autodiscover v2 (JSON) views, in any letter case (both forms are seen, mjl-/mox#200):
 
 ``GET /autodiscover/autodiscover.json?Email=<address>&Protocol=<p>`` and
-``GET /autodiscover/autodiscover.json/v1.0/<address>?Protocol=<p>``.
+``GET /autodiscover/autodiscover.json/v1.0/<address>?Protocol=<p>``. Refusals are
+``{"ErrorCode": ..., "ErrorMessage": ...}`` (:func:`autodiscover_json.render_error`).
 """
 
 from __future__ import annotations
@@ -17,42 +18,58 @@ from autoconf.address import parse_address
 from autoconf.address import parse_domain
 from autoconf.errors import DnsUnavailableError
 from autoconf.errors import InvalidAddressError
+from autoconf.errors import RequestError
+from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover_json
 from autoconf.model import Status
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.asked import Asked
+from autoconf.web.asked import describe
 from autoconf.web.common import SERVICE_PREFIXES
+from autoconf.web.common import describe_query
 from autoconf.web.common import host_name
-from autoconf.web.common import query_domain
 from autoconf.web.common import query_value
-from autoconf.web.common import state
+from autoconf.web.state import state
 
-bp = Blueprint("autodiscover_json", __name__)
-FORMAT = "v2"
+bp = Blueprint(ClientFormat.AUTODISCOVER_JSON, __name__)
 
 PATH = '/<ci("autodiscover"):_dir>/<ci("autodiscover.json"):_file>'
-JSON = "application/json"
+
+
+def error_json(error: RequestError) -> Response:
+    """``{"ErrorCode": ..., "ErrorMessage": ...}``, e.g. 400 InvalidProtocol."""
+    body = autodiscover_json.render_error(error)
+    return responses.json(body, responses.NO_STORE, status=error.error_status_hint)
+
+
+bp.register_error_handler(RequestError, errors.handler(error_json))
 
 
 @bp.get(PATH)
 def by_query(**_segments: str) -> Response:
     """The address in ``Email`` (any case); without one, the Host's domain."""
-    return answer(query_domain("email", "emailaddress"))
+    return answer(describe_query(ClientFormat.AUTODISCOVER_JSON, "email", "emailaddress"))
 
 
 @bp.get(PATH + '/<ci("v1.0"):_version>/<rest:address>')
 def by_path(address: str, **_segments: str) -> Response:
     """The address as the last path segment (mjl-/mox#200)."""
-    return answer(parse_address(address).domain)
+    parsed = parse_address(address)
+    fmt = ClientFormat.AUTODISCOVER_JSON
+    return answer(describe(Asked(format=fmt, domain=parsed.domain, address=parsed)))
 
 
-def answer(domain: str) -> Response:
-    """The protocol is checked first: a bad one costs no DNS query."""
+def answer(asked: Asked) -> Response:
+    """The protocol is checked first: a bad one costs no DNS query. The answer is
+    private: the request URL holds the address."""
     protocol = autodiscover_json.parse_protocol(query_value("protocol"))
-    served = state().discoverer.served(domain)
+    served = state().discoverer.served(asked.domain)
     pox_host = ""
     if protocol is autodiscover_json.V2Protocol.AUTODISCOVER_V1:
         pox_host = _pox_host(served.provider.domain, served.version)
     body = autodiscover_json.render(protocol, served.provider, pox_host=pox_host)
-    return json_response(body, status=200)
+    return responses.json(body, responses.PER_USER)
 
 
 def _pox_host(primary: str, version: int) -> str:
@@ -80,7 +97,7 @@ def _pox_host(primary: str, version: int) -> str:
     # lives as long as the domain's other DNS data. A failure is not kept: the default
     # is answered and the next request asks again.
     try:
-        return current.documents.built((FORMAT, version, "srv"), str, ask)
+        return current.documents.built((ClientFormat.AUTODISCOVER_JSON, version, "srv"), str, ask)
     except DnsUnavailableError:
         return ""
 
@@ -106,10 +123,3 @@ def _served_name(host: str) -> str:
     if settings.primary_of(name) or settings.primary_of(base):
         return name
     return ""
-
-
-def json_response(body: bytes, *, status: int) -> Response:
-    """A JSON answer, never stored by shared caches (the request URL holds the address)."""
-    response = Response(body, status=status, content_type=JSON)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response

@@ -15,12 +15,19 @@ from flask import Response
 from flask import request
 
 from autoconf.errors import NoSettingsError
+from autoconf.errors import RequestError
+from autoconf.formats import ClientFormat
 from autoconf.model import Protocol
-from autoconf.web.common import cacheable
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.asked import Asked
+from autoconf.web.asked import describe
 from autoconf.web.common import host_domain
-from autoconf.web.common import state
+from autoconf.web.state import state
 
-bp = Blueprint("dav", __name__)
+bp = Blueprint(ClientFormat.DAV, __name__)
+# A domain without DAV gets a bare 404, like any path that is not there.
+bp.register_error_handler(RequestError, errors.handler(errors.plain))
 
 SERVICES = {"caldav": Protocol.CALDAV, "carddav": Protocol.CARDDAV}
 
@@ -41,10 +48,11 @@ def well_known(service: str) -> Response:
     The trailing-slash form is redirected alike: some clients and proxies ask
     ``/.well-known/caldav/`` (RFC 8615 registers the name, not the slash).
     """
+    asked = describe(Asked(format=ClientFormat.DAV, domain=host_domain())).domain
     current = state()
-    asked = host_domain()
-    domain = current.discoverer.primary(asked)
-    served = current.discoverer.served(domain, mail=False)
+    route = current.discoverer.route(asked)
+    domain = route.primary
+    served = current.discoverer.settings_of(route, mail=False)
     provider = served.provider
     servers = provider.of(SERVICES[service])
     if not servers:
@@ -53,7 +61,7 @@ def well_known(service: str) -> Response:
     if _is_self(target):
         raise NoSettingsError(f"{domain}: {service} SRV/TXT point back at this URI")
     response = Response(status=REDIRECT_STATUS, headers={"Location": target})
-    return cacheable(response, domain=asked, max_age=served.max_age)
+    return responses.apply(response, responses.per_domain(asked, served.max_age))
 
 
 def _is_self(url: str) -> bool:

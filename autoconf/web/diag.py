@@ -1,10 +1,10 @@
 """The diagnostics page at ``/`` (docs/operations.md, "The diagnostics page").
 
 One GET form, one result: the records, the trust decisions, the lint findings (from
-:func:`autoconf.report.cached_report`: the settings clients get, from the settings cache)
-and every client's document (from :mod:`autoconf.documents`, i.e. the formats' own
-renderers). The blueprint is only registered when ``[diagnostics] enabled`` is true, so a
-disabled page is an unknown path.
+:func:`autoconf.diagnostics.report.cached_report`: the settings clients get, from the
+settings cache) and every client's document (from :mod:`autoconf.diagnostics.documents`,
+i.e. the formats' own renderers). The blueprint is only registered when ``[diagnostics]
+enabled`` is true, so a disabled page is an unknown path.
 
 The page is public: it costs at most the client endpoints' DNS (through the same cache)
 plus a few lint questions per load, only :data:`MAX_CONCURRENT_VIEWS` views per worker
@@ -22,18 +22,20 @@ from flask import current_app
 from flask import request
 from flask.blueprints import BlueprintSetupState
 
-from autoconf import requestlog
 from autoconf.address import Address
-from autoconf.documents import Inputs
-from autoconf.documents import show_all
-from autoconf.errors import AutoconfError
+from autoconf.diagnostics.documents import Inputs
+from autoconf.diagnostics.documents import show_all
+from autoconf.diagnostics.report import Report
+from autoconf.diagnostics.report import cached_report
+from autoconf.diagnostics.report import parse_target
+from autoconf.diagnostics.report import record_data
 from autoconf.errors import InvalidAddressError
+from autoconf.errors import RequestError
 from autoconf.errors import UnknownDomainError
-from autoconf.report import Report
-from autoconf.report import cached_report
-from autoconf.report import parse_target
-from autoconf.report import record_data
-from autoconf.web.common import state
+from autoconf.web import asked
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.state import state
 
 bp = Blueprint("diag", __name__)
 
@@ -68,13 +70,14 @@ def page() -> Response:
     if not typed:
         return page_response(render_page())
     address, domain = parse_target(typed)
+    asked.describe(asked.Asked(format=bp.name, domain=domain, address=address))
     # Allow-list first: an unserved domain costs no DNS query (UnknownDomainError -> 404);
     # with [hosting], the cached decision, under the budget, as for every client.
     discoverer = state().discoverer
     discoverer.primary(domain)
     slots: threading.BoundedSemaphore = current_app.extensions[SLOTS]
     if not slots.acquire(blocking=False):
-        requestlog.note_outcome("PageBusy")
+        asked.note_outcome("PageBusy")
         response = page_response(render_page(typed=typed, problem=BUSY), 503)
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
@@ -95,7 +98,7 @@ def diagnosis(typed: str, address: Address | None, domain: str) -> Response:
     response = page_response(render_page(typed=typed, report=report, address=shown_for))
     if report.error:
         # The same status and hint clients get while DNS fails.
-        requestlog.note_outcome("DnsUnavailableError")
+        asked.note_outcome("DnsUnavailableError")
         response.status_code = 503
         response.headers["Retry-After"] = str(report.retry_after)
     return response
@@ -153,7 +156,7 @@ def render_page(
 def page_response(html: str, status: int = 200) -> Response:
     """An HTML answer that no cache keeps and no other site may frame or script."""
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
+    responses.apply(response, responses.NO_STORE)
     # No script at all; styles are inline in the one template.
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -165,16 +168,20 @@ def page_response(html: str, status: int = 200) -> Response:
     return response
 
 
-def error_page(error: AutoconfError) -> Response:
+def error_page(error: RequestError) -> Response:
     """Errors of the page as the page itself, with the input shown again when short."""
     typed = request.args.get("address", "").strip()
     typed = typed if len(typed) <= MAX_INPUT else ""
+    status = error.error_status_hint
     reasons = error.reasons if isinstance(error, UnknownDomainError) else ()
     problem = {
         404: "This domain is not served here, so nothing was looked up.",
         400: f"That is neither an e-mail address nor a domain name: {error.detail}.",
-    }.get(error.http_status, error.public_message)
+    }.get(status, error.public_message)
     if reasons:  # [hosting]: its DNS was looked up, and no condition held
         problem = "This domain is not served here: it is not listed, and not hosted here."
     page = render_page(typed=typed, problem=problem, reasons=reasons)
-    return page_response(page, error.http_status)
+    return page_response(page, status)
+
+
+bp.register_error_handler(RequestError, errors.handler(error_page))

@@ -9,7 +9,8 @@ from flask import Response
 from flask import current_app
 
 from autoconf.readiness import Readiness
-from autoconf.web.common import state
+from autoconf.web import responses
+from autoconf.web.state import state
 
 bp = Blueprint("health", __name__)
 
@@ -18,9 +19,7 @@ READINESS = "autoconf.readiness"
 
 
 def _json(data: dict[str, object], status: int = 200) -> Response:
-    response = Response(json.dumps(data), status=status, content_type="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return responses.json(json.dumps(data).encode(), responses.NO_STORE, status=status)
 
 
 @bp.get("/healthz")
@@ -56,5 +55,4 @@ def metrics() -> Response:
     """Prometheus text exposition."""
     body = state().metrics.exposition()
     response = Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return responses.apply(response, responses.NO_STORE)

@@ -8,21 +8,15 @@ in the requesting client's error format, instead of being answered as if it were
 
 from __future__ import annotations
 
-from flask import Flask
 from flask import request
 
 from autoconf.errors import PayloadTooLargeError
-from autoconf.web.common import state
 
 
-def _check() -> None:
+def check(limit: int) -> None:
+    """Refuse a declared body longer than ``limit`` bytes, on every route."""
     # Most requests (GETs) declare no body: skip Werkzeug's parsing property for them.
     if "CONTENT_LENGTH" not in request.environ:
         return
-    if (request.content_length or 0) > state().settings.http.max_body_bytes:
+    if (request.content_length or 0) > limit:
         raise PayloadTooLargeError("request body over the limit")
-
-
-def init_app(app: Flask) -> None:
-    """Refuse oversized declared bodies on every route."""
-    app.before_request(_check)

@@ -2,7 +2,8 @@
 
 There is no standard URL (Apple Mail asks nothing over HTTP); ``/mobileconfig`` and
 ``/email.mobileconfig`` are linked from a help page or opened on the device. The address is
-required: a profile holds it, unlike the placeholder-based autoconfig document.
+required: a profile holds it, unlike the placeholder-based autoconfig document. Refusals
+are a bare status.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from flask import request
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.errors import BadRequestError
+from autoconf.errors import RequestError
+from autoconf.formats import ClientFormat
 from autoconf.formats import mobileconfig
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.asked import Asked
+from autoconf.web.asked import describe
 from autoconf.web.common import query_value
-from autoconf.web.common import state
+from autoconf.web.state import state
 
-bp = Blueprint("mobileconfig", __name__)
+bp = Blueprint(ClientFormat.MOBILECONFIG, __name__)
+bp.register_error_handler(RequestError, errors.handler(errors.plain))
 
 #: Query parameters naming the address (``email`` is what Monogramm links use).
 ADDRESS_PARAMETERS = ("emailaddress", "email")
@@ -33,8 +41,9 @@ def profile() -> Response:
     An optional ``?name=`` (a help page's "your name" field) becomes the sender name,
     cleaned and length-limited; it is never logged nor put in a header.
     """
-    current = state()
     address = _address()
+    describe(Asked(format=ClientFormat.MOBILECONFIG, domain=address.domain, address=address))
+    current = state()
     provider = current.discoverer.provider(address.domain)
     settings = current.settings.mobileconfig
     options = mobileconfig.ProfileOptions(
@@ -64,6 +73,5 @@ def _download(body: bytes, domain: str) -> Response:
     # The file name is the validated A-label domain only: never the local part, never
     # anything unvalidated in a header (no header injection).
     response.headers["Content-Disposition"] = f'attachment; filename="{domain}.mobileconfig"'
-    # The body carries the address: no shared cache may keep it.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    # The body carries the address.
+    return responses.apply(response, responses.PER_USER)

@@ -1,17 +1,25 @@
-"""Thunderbird autoconfig views (the URLs of comm-central's FetchConfig.sys.mjs)."""
+"""Thunderbird autoconfig views (the URLs of comm-central's FetchConfig.sys.mjs).
+
+Refusals are a bare status: Thunderbird reads any answer that is not a valid document as
+"nothing here" and goes on to its next lookup (comm-central's FetchConfig.sys.mjs), and an
+unknown domain's 404 must not look like an error page.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
 
+from autoconf.errors import RequestError
+from autoconf.formats import ClientFormat
 from autoconf.formats import thunderbird
-from autoconf.web.common import query_domain
-from autoconf.web.common import state
-from autoconf.web.common import xml_response
+from autoconf.web import errors
+from autoconf.web import responses
+from autoconf.web.common import describe_query
+from autoconf.web.state import state
 
-bp = Blueprint("thunderbird", __name__)
-FORMAT = "thunderbird"
+bp = Blueprint(ClientFormat.THUNDERBIRD, __name__)
+bp.register_error_handler(RequestError, errors.handler(errors.plain))
 
 
 @bp.get("/mail/config-v1.1.xml")
@@ -22,10 +30,12 @@ def config_v11() -> Response:
     The document holds placeholders, not the address, so one rendering per provider
     version serves every address and shared caches may keep it for the remaining TTL.
     """
+    asked = describe_query(ClientFormat.THUNDERBIRD, "emailaddress")
     current = state()
-    domain = query_domain("emailaddress")
-    served = current.discoverer.served(domain)
+    served = current.discoverer.served(asked.domain)
     document = current.documents.get(
-        (FORMAT, served.version), lambda: thunderbird.render(current.templates, served.provider)
+        (ClientFormat.THUNDERBIRD, served.version),
+        lambda: thunderbird.render(current.templates, served.provider),
     )
-    return xml_response(document.body, max_age=served.max_age, domain=domain, etag=document.etag)
+    cacheability = responses.per_domain(asked.domain, served.max_age)
+    return responses.xml(document.body, cacheability, etag=document.etag)

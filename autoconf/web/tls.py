@@ -24,10 +24,17 @@ from flask import request
 from autoconf.address import parse_domain
 from autoconf.errors import InvalidAddressError
 from autoconf.errors import UnknownDomainError
+from autoconf.web import responses
+from autoconf.web.asked import Asked
+from autoconf.web.asked import describe
 from autoconf.web.common import SERVICE_PREFIXES
-from autoconf.web.common import state
+from autoconf.web.state import state
 
-bp = Blueprint("tls_ask", __name__)
+#: Not a client format: the ``format`` of its log lines and metrics is the blueprint's name.
+FORMAT = "tls_ask"
+
+#: Its refusals are the application's plain-text ones (:func:`autoconf.web.errors.plain`).
+bp = Blueprint(FORMAT, __name__)
 
 #: Headers every shipped front end adds; Caddy's own ``ask`` request carries neither.
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED")
@@ -47,7 +54,6 @@ def ask() -> Response:
     mail_domain = next((domain[len(p) :] for p in SERVICE_PREFIXES if domain.startswith(p)), "")
     if not mail_domain:
         raise UnknownDomainError("not an autoconfig. or autodiscover. name")
+    describe(Asked(format=FORMAT, domain=mail_domain))
     state().discoverer.primary(mail_domain)
-    response = Response("ok\n", content_type="text/plain; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return responses.text("ok\n", status=200)

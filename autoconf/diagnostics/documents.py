@@ -1,7 +1,7 @@
 """The exact document each client gets, produced by the format's own renderer.
 
 The diagnostics page shows these side by side. Nothing here re-implements a renderer: each
-entry of :data:`FORMATS` calls the renderer module of its format (provider in, bytes out).
+entry of :data:`DOCUMENTS` calls the renderer module of its format (provider in, bytes out).
 A format whose renderer is not in this build has ``render=None`` and is shown as "not
 available in this build"; wiring one in is one ``render=`` argument.
 """
@@ -15,7 +15,8 @@ import jinja2
 
 from autoconf.address import Address
 from autoconf.config import Settings
-from autoconf.errors import AutoconfError
+from autoconf.errors import RequestError
+from autoconf.formats import ClientFormat
 from autoconf.formats import autodiscover
 from autoconf.formats import autodiscover_json
 from autoconf.formats import mobileconfig
@@ -37,14 +38,17 @@ class Inputs:
 
 
 Render = Callable[[Inputs], bytes]
-RenderError = Callable[[Inputs, AutoconfError], bytes]
+RenderError = Callable[[Inputs, RequestError], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClientFormat:
-    """One client format: who reads it, where it is served, how it is rendered."""
+class ClientDocument:
+    """One document a client gets: its format, who reads it, where it is served, how it is
+    rendered (a format may answer several: POX 2006a and mobilesync)."""
 
+    #: Names the document on the page (``id="doc-<key>"``).
     key: str
+    format: ClientFormat
     title: str
     readers: str
     request: str
@@ -59,7 +63,7 @@ class ClientFormat:
 class Shown:
     """One rendered document, or why there is none."""
 
-    format: ClientFormat
+    document: ClientDocument
     body: str = ""
     #: What happens instead of a settings answer ("" when ``body`` is one).
     note: str = ""
@@ -78,7 +82,7 @@ def _mobilesync(inputs: Inputs) -> bytes:
     return autodiscover.render(inputs.templates, schema, inputs.provider, inputs.address)
 
 
-def _pox_error(inputs: Inputs, error: AutoconfError) -> bytes:
+def _pox_error(inputs: Inputs, error: RequestError) -> bytes:
     return autodiscover.render_error(inputs.templates, error)
 
 
@@ -94,40 +98,45 @@ def _v2(inputs: Inputs) -> bytes:
     return autodiscover_json.render(V2Protocol.AUTODISCOVER_V1, inputs.provider)
 
 
-FORMATS: tuple[ClientFormat, ...] = (
-    ClientFormat(
+DOCUMENTS: tuple[ClientDocument, ...] = (
+    ClientDocument(
         key="thunderbird",
+        format=ClientFormat.THUNDERBIRD,
         title="Thunderbird autoconfig",
         readers="Thunderbird, Thunderbird for Android, K-9, Delta Chat",
         request="GET /mail/config-v1.1.xml",
         render=_thunderbird,
     ),
-    ClientFormat(
+    ClientDocument(
         key="pox",
+        format=ClientFormat.AUTODISCOVER,
         title="Outlook POX Autodiscover (2006a)",
         readers="Outlook, Thunderbird, Delta Chat, eM Client",
         request="POST /autodiscover/autodiscover.xml",
         render=_pox,
         render_error=_pox_error,
     ),
-    ClientFormat(
+    ClientDocument(
         key="mobilesync",
+        format=ClientFormat.AUTODISCOVER,
         title="ActiveSync Autodiscover (mobilesync)",
         readers="ActiveSync clients, new Outlook, mobile mail apps",
         request="POST /autodiscover/autodiscover.xml (mobilesync schema)",
         render=_mobilesync,
         render_error=_pox_error,
     ),
-    ClientFormat(
+    ClientDocument(
         key="v2",
+        format=ClientFormat.AUTODISCOVER_JSON,
         title="Autodiscover v2 (JSON)",
         readers="Outlook 2016 and later",
         request="GET /autodiscover/autodiscover.json?Protocol=AutodiscoverV1",
         render=_v2,
         render_error=lambda _inputs, error: autodiscover_json.render_error(error),
     ),
-    ClientFormat(
+    ClientDocument(
         key="profile",
+        format=ClientFormat.MOBILECONFIG,
         title="Apple configuration profile",
         readers="Apple Mail, iOS, macOS",
         request="GET /mobileconfig?emailaddress=…",
@@ -138,22 +147,22 @@ FORMATS: tuple[ClientFormat, ...] = (
 )
 
 NOT_AVAILABLE = "not available in this build"
-#: Formats whose refusals carry an Autodiscover ErrorCode.
-POX_FORMATS = frozenset({"pox", "mobilesync"})
 
 
-def show(fmt: ClientFormat, inputs: Inputs) -> Shown:
-    """Render one format; a refusal the client would get is shown as such."""
-    if fmt.render is None:
-        return Shown(format=fmt, note=NOT_AVAILABLE)
+def show(document: ClientDocument, inputs: Inputs) -> Shown:
+    """Render one document; a refusal the client would get is shown as such."""
+    if document.render is None:
+        return Shown(document=document, note=NOT_AVAILABLE)
     try:
-        body = fmt.render(inputs)
-    except AutoconfError as exc:
-        refusal = fmt.render_error(inputs, exc) if fmt.render_error else b""
-        code = f", Autodiscover error {exc.pox_code}" if fmt.key in POX_FORMATS else ""
-        note = f"HTTP {exc.http_status}{code}: {exc.public_message}"
-        return Shown(format=fmt, body=refusal.decode("utf-8", errors="replace"), note=note)
-    return Shown(format=fmt, body=body.decode("utf-8", errors="replace"))
+        body = document.render(inputs)
+    except RequestError as exc:
+        refusal = document.render_error(inputs, exc) if document.render_error else b""
+        pox = document.format is ClientFormat.AUTODISCOVER
+        code = f", Autodiscover error {autodiscover.error_code(exc)}" if pox else ""
+        note = f"HTTP {exc.error_status_hint}{code}: {exc.public_message}"
+        text = refusal.decode("utf-8", errors="replace")
+        return Shown(document=document, body=text, note=note)
+    return Shown(document=document, body=body.decode("utf-8", errors="replace"))
 
 
 #: Every endpoint answers 404 when DNS offers no usable incoming and outgoing server.
@@ -161,9 +170,9 @@ NO_SETTINGS = "HTTP 404: no usable incoming and outgoing server, so no document"
 
 
 def show_all(inputs: Inputs) -> tuple[Shown, ...]:
-    """Every format, in the order of :data:`FORMATS`."""
+    """Every document, in the order of :data:`DOCUMENTS`."""
     if not inputs.provider.usable:
         return tuple(
-            Shown(format=fmt, note=NO_SETTINGS if fmt.render else NOT_AVAILABLE) for fmt in FORMATS
+            Shown(document=d, note=NO_SETTINGS if d.render else NOT_AVAILABLE) for d in DOCUMENTS
         )
-    return tuple(show(fmt, inputs) for fmt in FORMATS)
+    return tuple(show(d, inputs) for d in DOCUMENTS)

@@ -19,11 +19,11 @@ from autoconf import logins
 from autoconf.address import Address
 from autoconf.address import parse_address
 from autoconf.address import parse_domain
-from autoconf.checks import PAGE_TARGET_CHECKS
-from autoconf.checks import extra_findings
-from autoconf.checks import extra_questions
-from autoconf.checks import served_targets
-from autoconf.checks import unchecked_finding
+from autoconf.diagnostics.checks import PAGE_TARGET_CHECKS
+from autoconf.diagnostics.checks import extra_findings
+from autoconf.diagnostics.checks import extra_questions
+from autoconf.diagnostics.checks import served_targets
+from autoconf.diagnostics.checks import unchecked_finding
 from autoconf.discovery import DAV_PROTOCOLS
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
@@ -208,7 +208,7 @@ def cached_report(discoverer: Discoverer, domain: str) -> Report:
     """The report for a served ``domain`` from this worker's settings cache: the settings
     clients get (single-flight, stale-if-error, as for every client endpoint), the answers
     the load saw while they are kept, and lint answers asked at most once per load and for
-    at most :data:`~autoconf.checks.PAGE_TARGET_CHECKS` targets. A second view of a fresh
+    at most :data:`~.checks.PAGE_TARGET_CHECKS` targets. A second view of a fresh
     entry asks DNS nothing. For the diagnostics page; error texts are raw (see
     :meth:`Report.public`).
 

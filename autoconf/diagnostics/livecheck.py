@@ -2,7 +2,7 @@
 
 Any service answering the client formats can be checked, not only this one. Each probe
 sends the request a real client sends, reads the answer with that client's rules
-(:mod:`autoconf.clientread`) and compares what the client would configure with what the
+(:mod:`autoconf.diagnostics.clientread`) and compares what the client would configure with what the
 domain's SRV records say (the derived :class:`~autoconf.model.Provider`).
 
 Fetching uses the standard library only (``urllib``): a handful of sequential requests need
@@ -26,15 +26,16 @@ from lxml import etree
 
 from autoconf import logins
 from autoconf.address import Address
-from autoconf.clientread import MAX_BODY
-from autoconf.clientread import Answer
-from autoconf.clientread import Reading
-from autoconf.clientread import Seen
-from autoconf.clientread import read_autoconfig
-from autoconf.clientread import read_mobilesync
-from autoconf.clientread import read_pox_deltachat
-from autoconf.clientread import read_pox_thunderbird
-from autoconf.clientread import read_v2
+from autoconf.diagnostics.clientread import MAX_BODY
+from autoconf.diagnostics.clientread import Answer
+from autoconf.diagnostics.clientread import Reading
+from autoconf.diagnostics.clientread import Seen
+from autoconf.diagnostics.clientread import read_autoconfig
+from autoconf.diagnostics.clientread import read_mobilesync
+from autoconf.diagnostics.clientread import read_pox_deltachat
+from autoconf.diagnostics.clientread import read_pox_thunderbird
+from autoconf.diagnostics.clientread import read_v2
+from autoconf.formats import ClientFormat
 from autoconf.model import Provider
 from autoconf.model import Server
 
@@ -44,6 +45,8 @@ MOBILESYNC_SCHEMA = (
     "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 )
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/{kind}/requestschema/2006"
+#: The key of the ActiveSync probe (same endpoint as POX, the mobilesync schema).
+MOBILESYNC = "mobilesync"
 
 
 class Agreement(enum.StrEnum):
@@ -82,8 +85,8 @@ class Probe:
     """One client format at one URL, read the way one client reads it."""
 
     key: str
-    #: The :data:`autoconf.documents.FORMATS` key this probe checks.
-    format: str
+    #: The format this probe checks (``--only`` takes a format or a probe key).
+    format: ClientFormat
     title: str
     request: Callable[[Address], Request]
     read: Callable[[Answer, Address], Reading]
@@ -115,7 +118,7 @@ class Outcome:
         """JSON form of one row."""
         return {
             "key": self.probe.key,
-            "format": self.probe.format,
+            "format": self.probe.format.value,
             "title": self.probe.title,
             "method": self.method,
             "url": self.url,
@@ -158,42 +161,42 @@ def _v2(address: Address) -> Request:
 PROBES: tuple[Probe, ...] = (
     Probe(
         key="thunderbird",
-        format="thunderbird",
+        format=ClientFormat.THUNDERBIRD,
         title="Thunderbird autoconfig",
         request=_autoconfig("/mail/config-v1.1.xml"),
         read=read_autoconfig,
     ),
     Probe(
         key="thunderbird-well-known",
-        format="thunderbird",
+        format=ClientFormat.THUNDERBIRD,
         title="Thunderbird autoconfig (.well-known)",
         request=_autoconfig("/.well-known/autoconfig/mail/config-v1.1.xml"),
         read=read_autoconfig,
     ),
     Probe(
         key="pox",
-        format="pox",
+        format=ClientFormat.AUTODISCOVER,
         title="POX 2006a as Thunderbird reads it",
         request=_pox("outlook", OUTLOOK_SCHEMA),
         read=read_pox_thunderbird,
     ),
     Probe(
         key="pox-get",
-        format="pox",
+        format=ClientFormat.AUTODISCOVER,
         title="POX GET as Delta Chat reads it",
         request=lambda _address: Request(method="GET", path=POX_PATH),
         read=lambda answer, _address: read_pox_deltachat(answer),
     ),
     Probe(
-        key="mobilesync",
-        format="mobilesync",
+        key=MOBILESYNC,
+        format=ClientFormat.AUTODISCOVER,
         title="ActiveSync (mobilesync)",
         request=_pox("mobilesync", MOBILESYNC_SCHEMA),
         read=lambda answer, _address: read_mobilesync(answer),
     ),
     Probe(
         key="v2",
-        format="v2",
+        format=ClientFormat.AUTODISCOVER_JSON,
         title="Autodiscover v2 JSON",
         request=_v2,
         read=lambda answer, _address: read_v2(answer),
@@ -287,9 +290,9 @@ def compare(
         return Agreement.DISAGREE, (
             Difference(what="settings", dns="none (404)", served="settings"),
         )
-    if probe.format == "v2":
+    if probe.format is ClientFormat.AUTODISCOVER_JSON:
         return _compare_v2(reading)
-    if probe.format == "mobilesync":
+    if probe.key == MOBILESYNC:
         return _compare_mobilesync(reading, provider)
     if reading.error:
         return Agreement.ERROR, ()

@@ -16,9 +16,10 @@ from dataclasses import field
 
 from lxml import etree
 
+from autoconf import logins
 from autoconf.address import Address
 from autoconf.errors import BadRequestError
-from autoconf.formats.autodiscover import parse_xml
+from autoconf.safexml import parse_xml
 
 #: At most this much of an answer is read; a settings document is a few KiB.
 MAX_BODY = 256 * 1024
@@ -121,15 +122,6 @@ def _first(element: etree._Element, name: str) -> str | None:
     return _jxon(found[0]) if found else None
 
 
-def _substitute(text: str, address: Address) -> str:
-    """AccountConfig.replaceVariables for the placeholders a server block can carry."""
-    return (
-        text.replace("%EMAILADDRESS%", str(address))
-        .replace("%EMAILLOCALPART%", address.local_part)
-        .replace("%EMAILDOMAIN%", address.domain)
-    )
-
-
 def _legal_host(text: str | None) -> bool:
     return text is not None and len(text) <= 255 and bool(_HOSTNAME.fullmatch(text))
 
@@ -179,7 +171,9 @@ def _tb_server(element: etree._Element, *, incoming: bool, address: Address) -> 
     if (kind not in _TB_INCOMING) if incoming else (kind != "smtp"):
         return f"type {kind!r} not read"
     host, port = _first(element, "hostname"), _first(element, "port")
-    if host is None or not _legal_host(_substitute(host, address)):
+    # Thunderbird substitutes the placeholders inside any value (AccountConfig.sys.mjs,
+    # replaceVariables): the one expansion of the package, autoconf.logins.expand.
+    if host is None or not _legal_host(logins.expand(host, address)):
         return "hostname missing or not a legal host name"
     if port is None or not port.isdigit() or not 1 <= int(port) <= 65535:
         return "port missing or not in 1..65535"
@@ -193,10 +187,10 @@ def _tb_server(element: etree._Element, *, incoming: bool, address: Address) -> 
     username = _first(element, "username")
     return Seen(
         protocol=kind,
-        host=_substitute(host, address).lower(),
+        host=logins.expand(host, address).lower(),
         port=int(port),
         security=socket,
-        username=_substitute("undefined" if username is None else username, address),
+        username=logins.expand("undefined" if username is None else username, address),
     )
 
 

@@ -16,13 +16,9 @@ value both in the archive and in the dead file, or in neither.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import time
 from collections.abc import Collection
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from autoconf.flock import flocked
 from autoconf.model import RRset
 from autoconf.server import PROMETHEUS_MULTIPROC_DIR
 
@@ -132,7 +129,7 @@ class Metrics:
         if directory:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-            with _locked(Path(directory), fcntl.LOCK_SH):
+            with flocked(Path(directory) / LOCK_FILE, shared=True):
                 return generate_latest(registry)
         return generate_latest(self.registry)
 
@@ -146,30 +143,6 @@ ARCHIVE = "{kind}_archive.db"
 LOCK_FILE = "archive.lock"  # not *.db: the collector reads every *.db file
 #: How long the master waits for scrapes in progress before leaving the merge for later.
 LOCK_PATIENCE = 2.0
-
-
-@contextmanager
-def _locked(directory: Path, operation: int, patience: float | None = None) -> Iterator[bool]:
-    """flock(2) on the directory's lock file; yields False when ``patience`` ran out."""
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if patience is None:
-            fcntl.flock(fd, operation)
-            yield True
-            return
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                fcntl.flock(fd, operation | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    yield False
-                    return
-                time.sleep(0.01)
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def archive_dead_processes(directory: Path, live: Collection[int]) -> bool:
@@ -187,7 +160,7 @@ def archive_dead_processes(directory: Path, live: Collection[int]) -> bool:
             dead[match[1]].append(path)
     if not any(dead.values()):
         return True
-    with _locked(directory, fcntl.LOCK_EX, patience=LOCK_PATIENCE) as acquired:
+    with flocked(directory / LOCK_FILE, patience=LOCK_PATIENCE) as acquired:
         if not acquired:
             return False
         for kind, files in dead.items():

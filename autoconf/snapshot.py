@@ -43,19 +43,15 @@ Pure module apart from file I/O: no Flask, no dnspython.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
 import os
 import stat
 import tempfile
-import time
 from collections.abc import Container
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
@@ -70,6 +66,7 @@ from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
 from autoconf.discovery import derive
 from autoconf.errors import SnapshotError
+from autoconf.flock import flocked
 from autoconf.hosting import SERVICE_LABELS
 from autoconf.hosting import HostedProvider
 from autoconf.hosting import Kind
@@ -704,7 +701,7 @@ class SnapshotFile:
         self.read_back = ()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         withdrawn = withdrawn or {}
-        with _locked(self.directory / LOCK_NAME, LOCK_PATIENCE) as acquired:
+        with flocked(self.directory / LOCK_NAME, patience=LOCK_PATIENCE) as acquired:
             if not acquired:
                 return 0
             mine = {entry.domain: entry for entry in entries}
@@ -783,23 +780,3 @@ class SnapshotFile:
             os.fsync(directory)
         finally:
             os.close(directory)
-
-
-@contextmanager
-def _locked(path: Path, patience: float) -> Iterator[bool]:
-    """An exclusive flock(2) on ``path``; yields False when ``patience`` ran out."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    yield False
-                    return
-                time.sleep(0.01)
-        yield True
-    finally:
-        os.close(fd)  # releases the lock

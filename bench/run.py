@@ -12,9 +12,10 @@ after a 1 s warm-up:
 - Flask floor: a Flask view answering the same bytes;
 - autoconf Thunderbird GET with a warm cache, and cold (every request a new domain);
 - autoconf POX POST, when the Autodiscover endpoint exists;
-- the shipped nginx vhost with its cache in front of the warm server, over TLS (a new
-  address at the warm domain per request), beside the same nginx serving the document as
-  a static file over TLS (bench/nginx_front.py); skipped with ``--no-nginx``;
+- the shipped nginx vhost with its cache in front of the warm server (a new address at
+  the warm domain per request), beside the same nginx serving the document as a static
+  file, both over TLS and again both over plain HTTP (bench/nginx_front.py); skipped with
+  ``--no-nginx``;
 - automx2 (from PyPI, in a side venv, seeded through its /initdb/ with the same servers).
 
 It also measures in-process cost per request (Werkzeug test client, no sockets), the cold
@@ -58,6 +59,8 @@ WARM_TB = "autoconf Thunderbird GET, warm"
 WARM_POX = "autoconf POX POST, warm"
 NGINX_STATIC = "nginx static file (TLS)"
 NGINX_CACHED = "nginx cache, Thunderbird GET (TLS)"
+NGINX_STATIC_HTTP = "nginx static file (HTTP)"
+NGINX_CACHED_HTTP = "nginx cache, Thunderbird GET (HTTP)"
 AUTOMX2_TB = "automx2 Thunderbird GET"
 AUTOMX2_POX = "automx2 POX POST"
 TB_PATH = "/mail/config-v1.1.xml?emailaddress=alice@{domain}"
@@ -491,8 +494,8 @@ def nginx_cases(
     app_url: str,
     body: Path,
 ) -> list[Case]:
-    """The shipped vhost's cache beside nginx serving a static file, both over TLS with a
-    new connection per request (the warm-up fills the cache)."""
+    """The shipped vhost's cache beside nginx serving a static file, over TLS and over plain
+    HTTP, always a new connection per request (the warm-up fills the cache)."""
     if args.no_nginx:
         return [Case(name="nginx", url="", script=str, note="skipped (--no-nginx)")]
     if nginx_front.nginx_binary() is None:
@@ -512,6 +515,19 @@ def nginx_cases(
             url=urls.cached,
             script=lambda r: nginx_front.lua_cached_users(r * 1_000_000, WARM),
             note="shipped vhost, warm domain, a new address per request",
+        ),
+        # The same two servers without the TLS handshake: what the cache itself costs.
+        Case(
+            name=NGINX_STATIC_HTTP,
+            url=urls.static_http,
+            script=lambda r: nginx_front.lua_static(),
+            note="the document as a file",
+        ),
+        Case(
+            name=NGINX_CACHED_HTTP,
+            url=urls.cached_http,
+            script=lambda r: nginx_front.lua_cached_users(r * 1_000_000 + 500_000, WARM),
+            note="shipped vhost's 443 server, plain listen; warm domain, a new address per request",
         ),
     ]
 
@@ -657,9 +673,17 @@ def targets(
         if ours in by and theirs in by and by[theirs].rps:
             factor = by[ours].rps / by[theirs].rps
             check(f"{ours} >= 8x {theirs}", factor >= 8, f"{factor:.1f}x")
-    if by.get(NGINX_STATIC) and by.get(NGINX_CACHED) and by[NGINX_STATIC].rps:
-        factor = by[NGINX_CACHED].rps / by[NGINX_STATIC].rps
-        check("nginx cached Thunderbird >= 0.5x nginx static", factor >= 0.5, f"{factor:.2f}")
+    for static, cached, label in (
+        (NGINX_STATIC, NGINX_CACHED, "nginx cached Thunderbird >= 0.5x nginx static"),
+        (
+            NGINX_STATIC_HTTP,
+            NGINX_CACHED_HTTP,
+            "nginx cached Thunderbird (HTTP) >= 0.5x nginx static (HTTP)",
+        ),
+    ):
+        if by.get(static) and by.get(cached) and by[static].rps:
+            factor = by[cached].rps / by[static].rps
+            check(label, factor >= 0.5, f"{factor:.2f}")
     check(
         "cold answer <= one DNS round trip + 5 ms",
         cold_us / 1000 <= rtt_ms + 5,
@@ -683,7 +707,7 @@ def main() -> None:
     parser.add_argument("--rss-domains", type=int, default=100_000, help="0: skip")
     parser.add_argument("--automx2-venv", type=Path, default=BENCH / ".venv-automx2")
     parser.add_argument("--no-automx2", action="store_true")
-    parser.add_argument("--no-nginx", action="store_true", help="skip the two nginx rows")
+    parser.add_argument("--no-nginx", action="store_true", help="skip the four nginx rows")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")

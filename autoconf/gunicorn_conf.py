@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from prometheus_client import multiprocess
 from autoconf.gunicorn_worker import STALLED_MESSAGE
 from autoconf.gunicorn_worker import client_timeout
 from autoconf.gunicorn_worker import is_stall
+from autoconf.logs import utc_stamp
 from autoconf.metrics import archive_dead_processes
 from autoconf.server import BIND
 from autoconf.server import FORWARDED_ALLOW_IPS
@@ -142,10 +144,12 @@ loglevel = LOG_LEVEL.text()
 # and the proxy's own log has the real one.
 # The path itself can hold an address (Autodiscover v2's path form): JsonAccessLogger below
 # redacts it, and drops the request fragment gunicorn quotes in its malformed-request warnings.
+# Typed as the app's own lines and nginx's log are: the time in ISO 8601 UTC, the numbers as
+# JSON numbers (JsonAccessLogger.atoms makes them integers, whatever gunicorn had).
 access_log_format = (
-    '{"time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "status": "%(s)s", '
-    '"bytes": "%(b)s", "duration_us": "%(D)s", "user_agent": "%({user-agent}i)s", '
-    '"pid": "%(p)s"}'
+    '{"time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, '
+    '"bytes": %(B)s, "duration_us": %(D)s, "user_agent": "%({user-agent}i)s", '
+    '"pid": %(p)s}'
 )
 
 
@@ -193,6 +197,13 @@ class JsonAccessLogger(Logger):  # type: ignore[misc]
     ) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         atoms["U"] = redact_path(atoms.get("U") or "")
+        # The unquoted fields of access_log_format: integers only, so the line stays JSON
+        # (gunicorn gives "<pid>", a status that may be text, None for bytes never sent).
+        atoms["t"] = utc_stamp(time.time())
+        atoms["s"] = _integer(atoms.get("s"))
+        atoms["B"] = _integer(atoms.get("B"))
+        atoms["D"] = _integer(atoms.get("D"))
+        atoms["p"] = os.getpid()
         return atoms
 
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
@@ -215,6 +226,14 @@ class JsonAccessLogger(Logger):  # type: ignore[misc]
             super().info(STALLED_MESSAGE)
             return
         super().exception(msg, *args, **kwargs)
+
+
+def _integer(value: object) -> int:
+    """``value`` as a non-negative integer for the log; 0 when it is none."""
+    if isinstance(value, int) and value >= 0:
+        return value
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() else 0
 
 
 def pre_request(worker: Any, req: Any) -> None:

@@ -27,6 +27,11 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{_second(int(record.created))}.{int(record.msecs):03d}Z"
 
 
+def utc_stamp(seconds: float) -> str:
+    """``2026-11-30T08:42:18.551Z``: the time field of every JSON line, ours and gunicorn's."""
+    return f"{_second(int(seconds))}.{int((seconds - int(seconds)) * 1000):03d}Z"
+
+
 @functools.lru_cache(maxsize=4)
 def _second(seconds: int) -> str:
     # Every line of one second shares this part: formatted once.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -18,6 +19,16 @@ from typing import Any
 from autoconf.server import command
 from tests.knot import free_port
 from tests.processes import stop
+
+
+def gunicorn_settings() -> dict[str, Any]:
+    """A fresh evaluation of the shipped gunicorn settings (``autoconf.gunicorn_conf``)
+    under the current environment, as ``gunicorn -c python:autoconf.gunicorn_conf`` reads
+    them. A copy another test imported goes first: runpy warns when it runs a module already
+    in sys.modules, an error under this suite's filterwarnings."""
+    sys.modules.pop("autoconf.gunicorn_conf", None)
+    return runpy.run_module("autoconf.gunicorn_conf")
+
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,6 @@ CachePolicy, the core's own defaults and the environment overrides all follow it
 from __future__ import annotations
 
 import re
-import runpy
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from autoconf.hosting import HostingPolicy
 from autoconf.server import KNOBS
 from autoconf.server import Knob
 from autoconf.server import default_workers
+from tests.servers import gunicorn_settings
 
 PACKAGE = Path(__file__).parents[1] / "autoconf"
 MINIMAL = {"domains": {"example.org": {}}}
@@ -168,7 +168,7 @@ def _knob(name: str) -> Knob:
 def test_gunicorn_settings_apply_the_knob_defaults(no_knobs: pytest.MonkeyPatch) -> None:
     """With no variable set, the shipped gunicorn settings use the defaults the reference
     shows."""
-    conf = runpy.run_module("autoconf.gunicorn_conf")
+    conf = gunicorn_settings()
     assert conf["bind"] == [_knob("AUTOCONF_BIND").default]
     assert conf["workers"] == default_workers()
     assert conf["threads"] == int(_knob("AUTOCONF_THREADS").default)
@@ -184,9 +184,9 @@ def test_gunicorn_settings_apply_the_knob_bounds(no_knobs: pytest.MonkeyPatch, n
     assert knob.high is not None
     no_knobs.setenv(name, str(knob.high + 1))
     with pytest.raises(ValueError, match=name):
-        runpy.run_module("autoconf.gunicorn_conf")
+        gunicorn_settings()
     no_knobs.setenv(name, str(knob.high))
-    runpy.run_module("autoconf.gunicorn_conf")
+    gunicorn_settings()
 
 
 def test_environment_names_are_written_once() -> None:

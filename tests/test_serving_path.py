@@ -145,6 +145,13 @@ def test_serve_and_the_deployed_command_are_one_server(tmp_path: Path) -> None:
         '/a"b\\c',
     ]
     assert access[2]["user_agent"] == 'x"\\y'
+    # Typed like the app's own lines: ISO 8601 UTC time, JSON numbers.
+    raw = [json.loads(ln) for ln in log.splitlines() if ln.startswith("{") and '"logger"' not in ln]
+    assert [entry["status"] for entry in raw] == [200, 404, 404]
+    for entry in raw:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"]), entry
+        assert all(type(entry[k]) is int for k in ("status", "bytes", "duration_us", "pid")), entry
+    assert raw[0]["bytes"] > 0
     assert not any(isinstance(e, dict) and "forged" in e for e in normalised(log))
     assert "Invalid request from ip=127.0.0.1: Invalid HTTP Version: -redacted-" in log
 

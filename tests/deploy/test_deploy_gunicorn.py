@@ -6,11 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import runpy
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from gunicorn.config import Config
 
 from tests.processes import stop
+from tests.servers import gunicorn_settings
 
 CONF_ENV = (
     "AUTOCONF_BIND",
@@ -42,11 +44,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 SHIPPED = ["-c", "python:autoconf.gunicorn_conf", "autoconf.wsgi:app"]
 
 
-def load() -> dict[str, Any]:
-    """A fresh evaluation of the settings module under the current environment."""
-    return runpy.run_module("autoconf.gunicorn_conf")
-
-
 def as_gunicorn_config(namespace: dict[str, Any]) -> Config:
     """Feed the module's names through gunicorn's own validators, as `-c` does."""
     cfg = Config()
@@ -64,7 +61,7 @@ def test_gunicorn_is_at_least_23() -> None:
 
 def test_key_values(clean_env: pytest.MonkeyPatch) -> None:
     """gthread, loopback bind, limits and worker recycling are set and accepted by gunicorn."""
-    cfg = as_gunicorn_config(load())
+    cfg = as_gunicorn_config(gunicorn_settings())
     assert cfg.worker_class_str == "autoconf.gunicorn_worker.ClientTimeoutWorker"
     from gunicorn.workers.gthread import ThreadWorker
 
@@ -92,7 +89,7 @@ def test_env_overrides(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AUTOCONF_WORKERS", "3")
     clean_env.setenv("AUTOCONF_THREADS", "6")
     clean_env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.5")
-    cfg = as_gunicorn_config(load())
+    cfg = as_gunicorn_config(gunicorn_settings())
     assert cfg.bind == ["0.0.0.0:8080", "[::]:8080"]
     assert cfg.workers == 3
     assert cfg.threads == 6
@@ -103,19 +100,19 @@ def test_bad_worker_count_is_refused(clean_env: pytest.MonkeyPatch) -> None:
     """An out-of-range AUTOCONF_WORKERS stops start-up instead of being used."""
     clean_env.setenv("AUTOCONF_WORKERS", "0")
     with pytest.raises(ValueError, match="AUTOCONF_WORKERS"):
-        load()
+        gunicorn_settings()
 
 
 def test_old_gunicorn_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the file under a gunicorn older than 23 raises instead of serving."""
     monkeypatch.setattr(gunicorn, "__version__", "22.0.0")
     with pytest.raises(RuntimeError, match="gunicorn >= 23"):
-        load()
+        gunicorn_settings()
 
 
 def test_access_log_format_has_path_only(clean_env: pytest.MonkeyPatch) -> None:
     """The access log format logs %(U)s and never the request line, query, user or Authorization."""
-    fmt = load()["access_log_format"]
+    fmt = gunicorn_settings()["access_log_format"]
     assert "%(U)s" in fmt
     for atom in ("%(r)s", "%(q)s", "%(u)s"):  # atoms are case-sensitive: %(U)s is the path
         assert atom not in fmt, atom
@@ -123,34 +120,52 @@ def test_access_log_format_has_path_only(clean_env: pytest.MonkeyPatch) -> None:
         assert header not in fmt.lower(), header
 
 
-def _format_line(namespace: dict[str, Any], atoms: dict[str, Any]) -> str:
-    wrapper = namespace["JsonAccessLogger"].atoms_wrapper_class
-    return str(namespace["access_log_format"] % wrapper(atoms))
+def _format_line(namespace: dict[str, Any], path: str, user_agent: str, sent: int | None) -> str:
+    """The access line gunicorn writes for a GET of ``path``: the logger's own atoms (the
+    redaction and the integer fields included), wrapped and formatted as gunicorn does."""
+    logger = namespace["JsonAccessLogger"](as_gunicorn_config(namespace))
+    atoms = logger.atoms(
+        SimpleNamespace(status="200 OK", sent=sent, headers=[]),
+        SimpleNamespace(headers=[("USER-AGENT", user_agent)]),
+        {"REQUEST_METHOD": "GET", "RAW_URI": "/", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": path},
+        timedelta(microseconds=10),
+    )
+    return str(namespace["access_log_format"] % logger.atoms_wrapper_class(atoms))
 
 
 def test_access_log_lines_are_json_even_for_hostile_paths(clean_env: pytest.MonkeyPatch) -> None:
-    """Quotes, backslashes and newlines in a path or User-Agent still give one valid JSON line."""
-    namespace = load()
+    """Quotes, backslashes and newlines in a path or User-Agent still give one valid JSON line,
+    with the time in ISO 8601 UTC and the numbers as JSON numbers."""
+    namespace = gunicorn_settings()
     assert namespace["logger_class"] is namespace["JsonAccessLogger"]
     hostile = '/a"b\\c\n{"forged": 1}'
-    line = _format_line(
-        namespace,
-        {
-            "t": "[now]",
-            "m": "GET",
-            "U": hostile,
-            "s": "200",
-            "b": "5",
-            "D": 10,
-            "p": "<1>",
-            "{user-agent}i": 'x"\\',
-        },
-    )
+    line = _format_line(namespace, hostile, 'x"\\', sent=5)
     assert "\n" not in line
     entry = json.loads(line)
     assert entry["path"] == hostile
     assert entry["user_agent"] == 'x"\\'
     assert entry["method"] == "GET"
+    assert (entry["status"], entry["bytes"], entry["duration_us"]) == (200, 5, 10)
+    assert entry["pid"] == os.getpid()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+
+
+@pytest.mark.parametrize(("status", "sent"), [("200 OK", None), ("not a status", 3), (204, 0)])
+def test_access_log_numbers_stay_numbers(
+    clean_env: pytest.MonkeyPatch, status: object, sent: int | None
+) -> None:
+    """A body never sent or a status gunicorn gives as text still makes a JSON line."""
+    namespace = gunicorn_settings()
+    logger = namespace["JsonAccessLogger"](as_gunicorn_config(namespace))
+    atoms = logger.atoms(
+        SimpleNamespace(status=status, sent=sent, headers=[]),
+        SimpleNamespace(headers=[]),
+        {"REQUEST_METHOD": "GET", "RAW_URI": "/", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/"},
+        timedelta(0),
+    )
+    entry = json.loads(namespace["access_log_format"] % logger.atoms_wrapper_class(atoms))
+    assert all(type(entry[k]) is int for k in ("status", "bytes", "duration_us", "pid"))
+    assert entry["bytes"] == (sent or 0)
 
 
 def test_on_starting_empties_prometheus_dir(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
@@ -160,7 +175,7 @@ def test_on_starting_empties_prometheus_dir(tmp_path: Path, clean_env: pytest.Mo
     (metrics / "counter_123.db").write_bytes(b"old")
     (metrics / "sub" / "x").write_bytes(b"old")
     clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics))
-    load()["on_starting"](None)
+    gunicorn_settings()["on_starting"](None)
     assert metrics.is_dir()
     assert list(metrics.iterdir()) == []
 
@@ -172,7 +187,7 @@ def test_on_starting_without_env_touches_nothing(
     keep = tmp_path / "keep.db"
     keep.write_bytes(b"x")
     clean_env.chdir(tmp_path)
-    load()["on_starting"](None)
+    gunicorn_settings()["on_starting"](None)
     assert keep.exists()
 
 
@@ -183,7 +198,7 @@ def test_child_exit_marks_worker_dead(tmp_path: Path, clean_env: pytest.MonkeyPa
     calls: list[int] = []
     clean_env.setattr(multiprocess, "mark_process_dead", lambda pid, path: calls.append(pid))
     clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    load()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
+    gunicorn_settings()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
     assert calls == [4242]
 
 
@@ -193,7 +208,8 @@ def test_child_exit_never_raises(tmp_path: Path, clean_env: pytest.MonkeyPatch) 
     clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "gone"))
     logged: list[str] = []
     log = SimpleNamespace(exception=logged.append, warning=logged.append)
-    load()["child_exit"](SimpleNamespace(WORKERS={}, log=log), SimpleNamespace(pid=4242))
+    child_exit = gunicorn_settings()["child_exit"]
+    child_exit(SimpleNamespace(WORKERS={}, log=log), SimpleNamespace(pid=4242))
     assert logged == ["metrics archive failed: dead workers' files kept"]
 
 
@@ -202,7 +218,7 @@ def test_child_exit_is_inert_without_env(tmp_path: Path, clean_env: pytest.Monke
     keep = tmp_path / "counter_4242.db"
     keep.write_bytes(b"x")
     clean_env.chdir(tmp_path)
-    load()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
+    gunicorn_settings()["child_exit"](SimpleNamespace(WORKERS={}), SimpleNamespace(pid=4242))
     assert keep.exists()
 
 

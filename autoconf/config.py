@@ -21,7 +21,7 @@ from autoconf.cache import CachePolicy
 from autoconf.config_keys import DOMAIN
 from autoconf.config_keys import SECTIONS
 from autoconf.config_kinds import ZoneFile
-from autoconf.config_kinds import domain_name
+from autoconf.config_kinds import host_name
 from autoconf.config_kinds import refuse_unknown
 from autoconf.discovery import DomainProfile
 from autoconf.discovery import TrustPolicy
@@ -234,7 +234,7 @@ def _domains(table: Any, base_dir: Path) -> tuple[dict[str, DomainProfile], dict
     aliases: dict[str, str] = {}
     for raw_name, raw in table.items():
         where = f"domains.{raw_name!r}"
-        name = domain_name(raw_name, where)
+        name = host_name(raw_name, where)
         if name in domains:
             raise ConfigError(f"{where}: listed twice")
         keys = DOMAIN.values(raw, where, base_dir)
@@ -274,7 +274,7 @@ def _hosting(
     if not mail_hosts:
         raise ConfigError("hosting.mail_hosts: name at least one suffix of your mail servers")
     provider: str = values["provider"]
-    name = domain_name(provider, "hosting.provider") if provider.strip() else ""
+    name = host_name(provider, "hosting.provider") if provider.strip() else ""
     if name not in domains:
         raise ConfigError(
             f"hosting.provider: {provider!r} must be one of [domains] (the operator's own "

@@ -28,7 +28,6 @@ from autoconf.config_kinds import String
 from autoconf.config_kinds import Strings
 from autoconf.config_kinds import Text
 from autoconf.config_kinds import ZoneFiles
-from autoconf.config_kinds import domain_name
 from autoconf.config_kinds import host_name
 from autoconf.config_kinds import parse_nameserver
 from autoconf.hosting import DOMAIN_PLACEHOLDER
@@ -117,7 +116,7 @@ HTTP = Section(
         Key(
             "trusted_hosts",
             [],
-            Strings(domain_name, "domain names"),
+            Strings(host_name, "host names"),
             "`Host` names answered besides the served domains, their `autoconfig.` and "
             "`autodiscover.` names, and loopback; any other `Host` gets 400. Add the service's "
             "own name, or `autoconfig.<your MX domain>` when customers' Thunderbird finds you "
@@ -400,7 +399,7 @@ DOMAIN = Section(
         Key(
             "aliases",
             [],
-            Strings(domain_name, "domain names"),
+            Strings(host_name, "host names"),
             "Domains whose addresses are the same mailboxes as this domain's: every client "
             "gets this domain's servers for an alias address. A domain is the alias of one "
             "primary domain at most, and never a primary domain itself.",

@@ -83,6 +83,11 @@ def test_domains_are_normalised_and_aliases_resolve() -> None:
             "aliases",
         ),
         ({"domains": {"not a domain": {}}}, "domains"),
+        # Host names end in a label that is not all digits (RFC 1123 section 2.1); such a
+        # domain would load and then refuse every SRV target as not a host name.
+        ({"domains": {"example.123": {}}}, "example.123"),
+        ({"domains": {"example.org": {"aliases": ["example.123"]}}}, "aliases"),
+        ({"http": {"trusted_hosts": ["autoconfig.example.123"]}, **MINIMAL}, "http.trusted_hosts"),
         ({"domains": {"example.org": {"colour": "red"}}}, "colour"),
         ({"domains": {"example.org": "yes"}}, "example.org"),
     ],
